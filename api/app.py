@@ -1,0 +1,89 @@
+"""Assembles the FastAPI app: lifespan-owned clients, routers and the error handlers (STYLE.md §4)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api import errors
+from api.auth import require_api_key
+from api.deps import AppState
+from api.routes import agents, environments, events, sessions
+from dma.bus import Bus
+from dma.settings import ApiSettings
+from dma.store.engine import Database
+from dma.temporal import connect_client
+
+
+class RequestIdMiddleware:
+    """Gives every request a ``request-id`` (header and ``request.state``); pure ASGI so SSE is not buffered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"request-id"]
+                message["headers"] = [*headers, (b"request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    db: Database | None = None,
+    temporal: Client | None = None,
+    bus: Bus | None = None,
+) -> FastAPI:
+    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from dma.bus_factory import make_bus
+
+        own_db = db or Database.connect(settings.resolved_database_url())
+        own_bus = bus or make_bus(own_db.url, settings.data_dir)
+        if bus is None:
+            await own_bus.start()
+        client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
+        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus)
+        try:
+            yield
+        finally:
+            if bus is None:
+                await own_bus.close()
+            if db is None:
+                await own_db.dispose()
+
+    app = FastAPI(
+        title="dma — Durable Managed Agents",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
+    )
+    app.add_middleware(RequestIdMiddleware)
+    errors.install(app)
+    authed = [Depends(require_api_key)]
+    for router in (agents.router, environments.router, sessions.router, events.router):
+        app.include_router(router, dependencies=authed)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:  # pyright: ignore[reportUnusedFunction]
+        """Liveness probe (no key needed)."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,51 @@
+"""What route handlers depend on, as ``Annotated`` aliases (STYLE.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from dma.bus import Bus
+from dma.settings import ApiSettings
+from dma.store.engine import Database
+
+
+@dataclass
+class AppState:
+    """Everything the app holds for its lifetime, built by the lifespan in ``api.app``."""
+
+    settings: ApiSettings
+    db: Database
+    temporal: Client
+    bus: Bus
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.dma
+    return state
+
+
+def get_db(request: Request) -> Database:
+    return get_state(request).db
+
+
+def get_temporal(request: Request) -> Client:
+    return get_state(request).temporal
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return get_state(request).settings
+
+
+def get_bus(request: Request) -> Bus:
+    return get_state(request).bus
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+DbDep = Annotated[Database, Depends(get_db)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+BusDep = Annotated[Bus, Depends(get_bus)]

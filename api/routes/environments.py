@@ -1,0 +1,5 @@
+"""Routes for environments (placeholder until implemented)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["environments"])

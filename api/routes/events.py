@@ -1,0 +1,5 @@
+"""Routes for events (placeholder until implemented)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["events"])

@@ -1,0 +1,99 @@
+"""The best-effort channel from activities to SSE readers (DESIGN.md §4).
+
+Two kinds of message travel on it: a *doorbell* ("new rows for session X are committed, read the DB") and *deltas*
+(``event_start`` / ``event_delta`` previews that are never persisted). Correctness never depends on the bus: SSE
+readers also poll the DB, so a lost doorbell costs latency, never an event.
+
+``LocalBus`` serves one process (``dma dev``, tests). ``dma.bus_pg.PgBus`` carries the same messages between processes
+through PostgreSQL ``LISTEN/NOTIFY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+BusKind = Literal["doorbell", "delta", "deleted"]
+QUEUE_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class BusMessage:
+    """One message for the readers of a session's stream."""
+
+    session_id: str
+    kind: BusKind
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+class Subscription:
+    """A reader's mailbox for one session. Full mailboxes drop deltas (best effort) but keep doorbells."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[BusMessage] = asyncio.Queue(QUEUE_LIMIT)
+        self.rang = asyncio.Event()
+
+    def offer(self, message: BusMessage) -> None:
+        """Deliver from any thread."""
+        self.loop.call_soon_threadsafe(self._put, message)
+
+    def _put(self, message: BusMessage) -> None:
+        if message.kind == "doorbell":
+            self.rang.set()
+            return
+        if not self.queue.full():
+            self.queue.put_nowait(message)
+        self.rang.set()
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def publish(self, message: BusMessage) -> None:
+        """Send without waiting; never raises."""
+        ...
+
+    def subscribe(self, session_id: str) -> Any:
+        """A context manager yielding a ``Subscription``."""
+        ...
+
+
+class LocalBus:
+    """In-process delivery to the subscribers of this process."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+    def publish(self, message: BusMessage) -> None:
+        self.deliver(message)
+
+    def deliver(self, message: BusMessage) -> None:
+        """Hand a message to this process's subscribers of its session."""
+        for subscription in list(self._subscribers.get(message.session_id, ())):
+            subscription.offer(message)
+
+    @contextmanager
+    def subscribe(self, session_id: str) -> Iterator[Subscription]:
+        subscription = Subscription(asyncio.get_running_loop())
+        self._subscribers[session_id].add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers = self._subscribers.get(session_id)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[session_id]

@@ -1,0 +1,86 @@
+"""Typed settings for each process, read once in the entrypoints.
+
+Each process declares only what it needs (``ApiSettings``, ``WorkerSettings``), so provider keys never enter the
+API process. Nothing else in the code base reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".dma")
+
+
+def normalize_database_url(url: str) -> str:
+    """Map user-facing database URLs onto the async drivers dma uses.
+
+    ``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://`` (psycopg 3 serves both sync and async);
+    ``sqlite:///`` becomes ``sqlite+aiosqlite:///``.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+class CommonSettings(BaseSettings):
+    """What every dma process needs: where the data, the database and Temporal are."""
+
+    model_config = SettingsConfigDict(env_prefix="DMA_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "dma-sessions"
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_url(cls, value: str) -> str:
+        return normalize_database_url(value) if value else value
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dma.db').resolve()}"
+
+
+class ApiSettings(CommonSettings):
+    """Settings of the API façade (``dma api``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+    # Keyless mode exists only for ``dma dev`` on loopback; the entrypoint refuses it elsewhere.
+    dev_keyless: bool = False
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+
+class WorkerSettings(CommonSettings):
+    """Settings of a worker (``dma worker``): provider credentials live only here."""
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "DMA_ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DMA_ANTHROPIC_BASE_URL")
+    )
+    model_max_attempts: int = 5
+    model_retry_initial_seconds: float = 1.0
+    model_max_tokens: int = 8192
+    max_concurrent_activities: int = 200
+    host_name: str = ""

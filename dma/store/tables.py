@@ -1,0 +1,122 @@
+"""SQLModel tables. The DB is the source of truth for everything a client can read (DESIGN.md §2).
+
+Wire-shaped parts of a resource (an agent's tools, an environment's config, an event's payload) are stored as JSON in
+their response form, already normalized by ``dma.schemas``, so reads never re-derive them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+JsonMap = dict[str, Any]
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"  # pyright: ignore[reportAssignmentType] - SQLModel declares it as a callable
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=256)
+    key_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    version: int = 1
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class AgentVersion(SQLModel, table=True):
+    """An immutable snapshot: ``body`` holds every response field but id, type, version and timestamps."""
+
+    __tablename__ = "agent_versions"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    agent_id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    body: JsonMap = _json()
+    created_at: datetime = _ts()
+
+
+class Environment(SQLModel, table=True):
+    __tablename__ = "environments"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=256)
+    description: str | None = Field(default=None)
+    config: JsonMap = _json()
+    meta: JsonMap = _json()
+    scope: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class Session(SQLModel, table=True):
+    """A session row. The API writes it at creation; afterwards activities keep ``status`` and ``usage`` current."""
+
+    __tablename__ = "sessions"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    agent_id: str = Field(index=True, max_length=64)
+    agent_version: int
+    agent: JsonMap = _json()
+    environment_id: str = Field(max_length=64)
+    environment_config: JsonMap = _json()
+    title: str | None = Field(default=None)
+    meta: JsonMap = _json()
+    status: str = Field(default="idle", max_length=16, index=True)
+    usage: JsonMap = _json()
+    vault_ids: list[str] = _json()
+    resources: list[JsonMap] = _json()
+    budget: JsonMap | None = _json(nullable=True)
+    # Next value of SessionEvent.seq; bumped under a row lock so commit order equals stream order.
+    event_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    active_seconds: float = 0.0
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class SessionEvent(SQLModel, table=True):
+    """The append-only session event log.
+
+    ``seq`` is the per-session stream position, assigned when the event becomes visible (its ``processed_at`` is set):
+    server events get it on insert, user events when the workflow processes them. Lists order by it (that is
+    ``processed_at`` order) and SSE readers resume after it. ``step`` and ``extra`` are private bookkeeping of the
+    activity that wrote the event (never sent to clients).
+    """
+
+    __tablename__ = "session_events"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq", name="uq_session_events_seq"),
+        Index("ix_session_events_session_pos", "session_id", "pos"),
+        Index("ix_session_events_session_step", "session_id", "step"),
+    )
+
+    pos: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    session_id: str = Field(max_length=64)
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    type: str = Field(max_length=64)
+    body: JsonMap = _json()
+    processed_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    step: int | None = Field(default=None)
+    extra: JsonMap | None = _json(nullable=True)
