@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -52,7 +52,7 @@ def create_app(
     """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         from dma.bus_factory import make_bus
 
         own_db = db or Database.connect(settings.resolved_database_url())

@@ -24,23 +24,28 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
+    """The app's long-lived parts."""
     state: AppState = request.app.state.dma
     return state
 
 
 def get_db(request: Request) -> Database:
+    """The database."""
     return get_state(request).db
 
 
 def get_temporal(request: Request) -> Client:
+    """The Temporal client."""
     return get_state(request).temporal
 
 
 def get_settings(request: Request) -> ApiSettings:
+    """The API settings."""
     return get_state(request).settings
 
 
 def get_bus(request: Request) -> Bus:
+    """The SSE bus."""
     return get_state(request).bus
 
 

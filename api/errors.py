@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dma.schemas.common import DomainError
+
 logger = logging.getLogger(__name__)
 
 _STATUS_TYPES = {
@@ -56,11 +58,15 @@ class ApiError(Exception):
 
 
 class InvalidRequest(ApiError):
+    """400 ``invalid_request_error``."""
+
     def __init__(self, message: str, *, error_code: str | None = None) -> None:
         super().__init__(400, message, error_code=error_code)
 
 
 class NotFound(ApiError):
+    """404 ``not_found_error``."""
+
     def __init__(self, kind: str, resource_id: str, *, error_code: str | None = None) -> None:
         super().__init__(404, f"{kind} {resource_id!r} not found", error_code=error_code)
 
@@ -73,6 +79,8 @@ class Conflict(ApiError):
 
 
 class Unauthorized(ApiError):
+    """401 ``authentication_error``."""
+
     def __init__(self, message: str) -> None:
         super().__init__(401, message)
 
@@ -111,6 +119,13 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(request, exc)
 
 
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    if exc.status == 409:
+        return envelope(request, Conflict(exc.message))
+    return envelope(request, ApiError(exc.status, exc.message, error_code=exc.error_code))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return envelope(request, InvalidRequest(describe_validation_errors(exc.errors())))
@@ -118,13 +133,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    message = str(exc.detail) or "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"
     return envelope(request, ApiError(exc.status_code, message))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001 - logged via logger.exception
     logger.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id_of(request))
     return envelope(request, ApiError(500, "internal server error", error_type="api_error"))
 
@@ -132,6 +147,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers on the app."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

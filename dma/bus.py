@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -52,6 +52,8 @@ class Subscription:
 
 
 class Bus(Protocol):
+    """Publishes doorbells and previews; SSE readers subscribe per session."""
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -86,7 +88,7 @@ class LocalBus:
             subscription.offer(message)
 
     @contextmanager
-    def subscribe(self, session_id: str) -> Iterator[Subscription]:
+    def subscribe(self, session_id: str) -> Generator[Subscription, None, None]:
         subscription = Subscription(asyncio.get_running_loop())
         self._subscribers[session_id].add(subscription)
         try:

@@ -61,6 +61,9 @@ class ApiSettings(CommonSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
     # Keyless mode exists only for ``dma dev`` on loopback; the entrypoint refuses it elsewhere.
     dev_keyless: bool = False
+    # Workflow input: recorded in history, so the API (which starts workflows) owns them.
+    continue_as_new_after_turns: int = 200
+    model_max_attempts: int = 5
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -79,8 +82,6 @@ class WorkerSettings(CommonSettings):
     anthropic_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DMA_ANTHROPIC_BASE_URL")
     )
-    model_max_attempts: int = 5
-    model_retry_initial_seconds: float = 1.0
     model_max_tokens: int = 8192
     max_concurrent_activities: int = 200
     host_name: str = ""

@@ -1,5 +1,163 @@
-"""Routes for events (placeholder until implemented)."""
+"""Session events: send, list, stream (API_CONTRACT.md §2.4)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["events"])
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from api import session_control
+from api.deps import StateDep
+from api.errors import InvalidRequest, NotFound
+from api.query import decode_cursor, encode_cursor, multi, time_filters
+from api.routes.sessions import load_session
+from api.sse import StreamOptions, stream_events
+from dma.bus import LocalBus
+from dma.ids import new_id
+from dma.schemas.events import SendEvents, event_body, has_redacted_block
+from dma.store import event_pages
+from dma.store import events as log
+from dma.store.events import NewEvent
+
+router = APIRouter(prefix="/v1/sessions/{session_id}/events", tags=["events"])
+
+# Event types this server processes; the others parse (so the error is precise) but are refused for now.
+SUPPORTED_TYPES = frozenset({"user.message"})
+EVENT_TYPES = frozenset(
+    {
+        "user.message", "user.interrupt", "user.tool_confirmation", "user.custom_tool_result", "user.tool_result",
+        "user.define_outcome", "system.message", "agent.message", "agent.thinking", "agent.tool_use",
+        "agent.tool_result", "agent.mcp_tool_use", "agent.mcp_tool_result", "agent.custom_tool_use",
+        "agent.thread_message_sent", "agent.thread_message_received", "agent.thread_context_compacted",
+        "session.status_running", "session.status_idle", "session.status_rescheduled", "session.status_terminated",
+        "session.error", "session.updated", "session.usage", "session.deleted", "session.thread_created",
+        "session.thread_status_running", "session.thread_status_idle", "session.thread_status_rescheduled",
+        "session.thread_status_terminated", "span.model_request_start", "span.model_request_end",
+        "span.outcome_evaluation_start", "span.outcome_evaluation_ongoing", "span.outcome_evaluation_end",
+        "workflow_run.created", "workflow_run.status_running", "workflow_run.status_idle",
+        "workflow_run.status_ended", "workflow_run.phase_started", "workflow_run.phase_ended", "workflow_run.error",
+    }
+)  # fmt: skip
+PREVIEWABLE = frozenset({"agent.message", "agent.thinking"})
+MAX_PAGE = 1000
+
+
+class EventPage(BaseModel):
+    data: list[dict[str, Any]]
+    next_page: str | None = None
+
+
+class SentEvents(BaseModel):
+    data: list[dict[str, Any]]
+
+
+@router.post("", response_model=SentEvents)
+async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dict[str, Any]:
+    """Queue events for the session; a ``user.message`` starts (or queues) a turn."""
+    await load_session(state, session_id)
+    for index, event in enumerate(body.events):
+        if event.type not in SUPPORTED_TYPES:
+            raise InvalidRequest(f"events.{index}: {event.type} is not supported by this server yet")
+        if has_redacted_block(event):
+            raise InvalidRequest(f"events.{index}: user events may not contain redacted blocks")
+    queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in body.events]
+    async with state.db.write() as db:
+        row = await log.lock_session(db, session_id)
+        if row is None:
+            raise NotFound("session", session_id)
+        if row.archived_at is not None:
+            raise InvalidRequest("the session is archived and accepts no new events")
+        await log.insert_user_events(db, session_id, queued)
+    try:
+        await session_control.deliver(state.temporal, state.settings, row, [event.id for event in queued])
+    except session_control.TemporalUnavailable:
+        async with state.db.write() as db:
+            await log.delete_events(db, [event.id for event in queued])
+        raise
+    return {"data": [{"id": e.id, "type": e.type, **e.body, "processed_at": None} for e in queued]}
+
+
+def _page_limit(request: Request) -> int:
+    raw = request.query_params.get("limit", str(MAX_PAGE))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}, got {raw[:32]!r}")
+    return int(raw)
+
+
+@router.get("", response_model=EventPage)
+async def list_events(
+    session_id: str,
+    request: Request,
+    state: StateDep,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+    page: str | None = None,
+) -> dict[str, Any]:
+    """List persisted events in ``processed_at`` order (queued ones last)."""
+    await load_session(state, session_id)
+    types = tuple(multi(request, "types"))
+    unknown = [value for value in types if value not in EVENT_TYPES]
+    if unknown:
+        raise InvalidRequest(f"types[] has unknown event type {unknown[0][:64]!r}")
+    limit = _page_limit(request)
+    position = decode_cursor(page) if page else {}
+    if position and set(position) != {"s", "p"}:
+        raise InvalidRequest("page is not a cursor this server issued")
+    query = event_pages.EventQuery(
+        session_id=session_id,
+        types=types,
+        processed=time_filters(request),
+        descending=order == "desc",
+        after_seq=_int_or_none(position.get("s")),
+        after_pos=_int_or_none(position.get("p")),
+        started=bool(position),
+    )
+    async with state.db.read() as db:
+        rows = await event_pages.read_page(db, query, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_page = encode_cursor({"s": rows[-1].seq, "p": rows[-1].pos}) if more and rows else None
+    return {"data": [log.wire(row) for row in rows], "next_page": next_page}
+
+
+def _int_or_none(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    raise InvalidRequest("page is not a cursor this server issued")
+
+
+@router.get("/stream", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def stream_session_events(
+    session_id: str,
+    request: Request,
+    state: StateDep,
+    after: str | None = None,
+    last_event_id: Annotated[str | None, Header(alias="last-event-id")] = None,
+) -> StreamingResponse:
+    """Stream the session's events as server-sent events."""
+    await load_session(state, session_id)
+    previews = multi(request, "event_deltas")
+    if len(previews) > 100:
+        raise InvalidRequest("event_deltas[] accepts at most 100 values")
+    for value in previews:
+        if value not in PREVIEWABLE:
+            raise InvalidRequest(f"event_deltas[] accepts agent.message and agent.thinking, got {value[:64]!r}")
+    resume_from = after or last_event_id
+    async with state.db.read() as db:
+        if resume_from:
+            after_seq = await log.seq_of(db, session_id, resume_from)
+            if after_seq is None:
+                raise InvalidRequest(f"cannot resume after {resume_from[:64]!r}: no such event in this session")
+        else:
+            after_seq = await log.last_seq(db, session_id)
+    # On one process the bus rings for every commit; across processes on SQLite only polling notices new rows.
+    local_sqlite = state.db.sqlite and isinstance(state.bus, LocalBus)
+    options = StreamOptions(session_id, frozenset(previews), after_seq, 0.25 if local_sqlite else 1.0)
+    return StreamingResponse(
+        stream_events(request, state, options),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )

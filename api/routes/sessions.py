@@ -1,5 +1,243 @@
-"""Routes for sessions (placeholder until implemented)."""
+"""Sessions: create, retrieve, list, update, archive, delete (API_CONTRACT.md §2.3)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(tags=["sessions"])
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from api import session_control
+from api.deps import StateDep
+from api.errors import InvalidRequest, NotFound
+from api.query import decode_cursor, encode_cursor, multi, time_filters
+from api.session_resolve import resolve_agent_snapshot, resolve_environment
+from dma.bus import BusMessage
+from dma.clock import utcnow
+from dma.ids import is_id, new_id
+from dma.schemas.events import event_body
+from dma.schemas.sessions import (
+    SessionCreate,
+    SessionDeleted,
+    SessionOut,
+    SessionPage,
+    SessionUpdate,
+    merge_metadata,
+    session_response,
+)
+from dma.store import events as log
+from dma.store import sessions as store
+from dma.store.events import NewEvent
+from dma.store.tables import Session
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+SESSION_STATUSES = ("rescheduling", "running", "idle", "terminated")
+
+
+async def load_session(state: StateDep, session_id: str) -> Session:
+    """The session, or 404."""
+    if not is_id(session_id, "sesn"):
+        raise NotFound("session", session_id)
+    async with state.db.read() as db:
+        row = await store.get(db, session_id)
+    if row is None:
+        raise NotFound("session", session_id)
+    return row
+
+
+@router.post("", response_model=SessionOut)
+async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]:
+    """Create a session from an agent (optionally with overrides) and an environment."""
+    if body.vault_ids:
+        raise NotFound("vault", body.vault_ids[0])
+    if body.resources:
+        raise InvalidRequest("session resources are not supported by this server yet")
+    initial = body.initial_events or []
+    async with state.db.write() as db:
+        agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
+        environment = await resolve_environment(db, body.environment_id)
+        now = utcnow()
+        row = await store.insert(
+            db,
+            Session(
+                id=new_id("sesn"),
+                agent_id=agent_id,
+                agent_version=agent_version,
+                agent=snapshot,
+                environment_id=environment.id,
+                environment_config=environment.config,
+                title=body.title,
+                meta=dict(body.metadata or {}),
+                status="running" if initial else "idle",
+                usage={},
+                vault_ids=[],
+                resources=[],
+                budget=body.budget.model_dump(mode="json") if body.budget else None,
+                created_at=now,
+                updated_at=now,
+            ),
+        )
+        queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
+        await log.insert_user_events(db, row.id, queued)
+    if queued:
+        try:
+            await session_control.deliver(state.temporal, state.settings, row, [event.id for event in queued])
+        except session_control.TemporalUnavailable:
+            async with state.db.write() as db:
+                await store.remove(db, row.id)
+            raise
+    return session_response(row)
+
+
+@router.get("/{session_id}", response_model=SessionOut)
+async def retrieve_session(session_id: str, state: StateDep) -> dict[str, Any]:
+    """Retrieve a session."""
+    return session_response(await load_session(state, session_id))
+
+
+def _list_limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InvalidRequest(f"limit must be an integer from 1 to 1000, got {raw[:32]!r}")
+    return int(raw)
+
+
+@router.get("", response_model=SessionPage)
+async def list_sessions(
+    request: Request,
+    state: StateDep,
+    agent_id: str | None = None,
+    agent_version: Annotated[int | None, Query(ge=1)] = None,
+    include_archived: bool = False,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    page: str | None = None,
+    memory_store_id: str | None = None,
+    deployment_id: str | None = None,  # noqa: ARG001 - deployments are outside this server's scope
+) -> dict[str, Any]:
+    """List sessions, newest first by default."""
+    statuses = tuple(multi(request, "statuses"))
+    for status in statuses:
+        if status not in SESSION_STATUSES:
+            raise InvalidRequest(f"statuses[] must be one of {', '.join(SESSION_STATUSES)}, got {status[:32]!r}")
+    limit = _list_limit(request)
+    filters = store.SessionFilter(
+        agent_id=agent_id,
+        agent_version=agent_version,
+        statuses=statuses,
+        include_archived=include_archived,
+        created=tuple(time_filters(request).items()),
+    )
+    cursor = decode_cursor(page) if page else None
+    descending = order == "desc"
+    if cursor is not None and cursor.get("back"):
+        descending = not descending
+    after = _cursor_position(cursor)
+    if memory_store_id is not None:
+        return {"data": [], "next_page": None, "prev_page": None}
+    async with state.db.read() as db:
+        rows = await store.page(db, filters, limit + 1, descending, after)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    backwards = bool(cursor and cursor.get("back"))
+    if backwards:
+        rows.reverse()
+    data = [session_response(row) for row in rows]
+    next_page = _cursor(rows[-1], back=False) if rows and (more or backwards) else None
+    prev_page = _cursor(rows[0], back=True) if rows and (cursor is not None and (not backwards or more)) else None
+    return {"data": data, "next_page": next_page, "prev_page": prev_page}
+
+
+def _cursor(row: Session, back: bool) -> str:
+    return encode_cursor({"t": row.created_at.isoformat(), "i": row.id, "back": back})
+
+
+def _cursor_position(cursor: dict[str, Any] | None) -> Any:
+    if cursor is None:
+        return None
+    from datetime import datetime
+
+    try:
+        return (datetime.fromisoformat(str(cursor["t"])), str(cursor["i"]))
+    except (KeyError, ValueError):
+        raise InvalidRequest("page is not a cursor this server issued") from None
+
+
+@router.post("/{session_id}", response_model=SessionOut)
+async def update_session(session_id: str, body: SessionUpdate, state: StateDep) -> dict[str, Any]:
+    """Update a session's title, metadata or budget."""
+    await load_session(state, session_id)
+    sent = body.model_fields_set
+    if "vault_ids" in sent:
+        raise InvalidRequest("vault_ids cannot be changed after a session is created")
+    if "agent" in sent:
+        raise InvalidRequest("updating a session's agent is not supported by this server yet")
+    async with state.db.write() as db:
+        row = await log.lock_session(db, session_id)
+        if row is None:
+            raise NotFound("session", session_id)
+        if row.archived_at is not None:
+            raise InvalidRequest("the session is archived and cannot be changed")
+        changes, changed = _session_changes(row, body, sent)
+        event = NewEvent(new_id("sevt"), "session.updated", changed) if changed else None
+        await store.apply_update(db, row, changes, event)
+    if event is not None:
+        state.bus.publish(BusMessage(session_id, "doorbell"))
+    return session_response(row)
+
+
+def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Column changes and the ``session.updated`` payload (only fields whose value changed)."""
+    changes: dict[str, Any] = {}
+    changed: dict[str, Any] = {}
+    if "title" in sent and body.title != row.title:
+        changes["title"] = changed["title"] = body.title
+    if "metadata" in sent and body.metadata is not None:
+        merged = merge_metadata(row.meta or {}, body.metadata)
+        if len(merged) > 16:
+            raise InvalidRequest("metadata may hold at most 16 pairs", error_code="invalid_metadata")
+        if merged != (row.meta or {}):
+            changes["meta"] = changed["metadata"] = merged
+    if "budget" in sent:
+        if row.budget is None:
+            raise InvalidRequest("a budget can only be changed on a session created with one")
+        new_budget = body.budget.model_dump(mode="json") if body.budget else None
+        if new_budget != row.budget:
+            changes["budget"] = changed["budget"] = new_budget
+    return changes, changed
+
+
+async def _ensure_not_running(state: StateDep, row: Session, action: str) -> None:
+    async with state.db.read() as db:
+        queued = await store.has_queued_events(db, row.id)
+    if row.status in ("running", "rescheduling") or queued:
+        raise InvalidRequest(f"a running session cannot be {action}; interrupt it or wait until it is idle")
+
+
+@router.post("/{session_id}/archive", response_model=SessionOut)
+async def archive_session(session_id: str, state: StateDep) -> dict[str, Any]:
+    """Archive an idle session: it keeps its history and accepts no new events."""
+    row = await load_session(state, session_id)
+    if row.archived_at is not None:
+        return session_response(row)
+    await _ensure_not_running(state, row, "archived")
+    async with state.db.write() as db:
+        locked = await log.lock_session(db, session_id)
+        if locked is None:
+            raise NotFound("session", session_id)
+        await store.archive(db, locked, NewEvent(new_id("sevt"), "session.status_terminated", {}))
+    state.bus.publish(BusMessage(session_id, "doorbell"))
+    await session_control.shut_down(state.temporal, session_id, "archived")
+    return session_response(locked)
+
+
+@router.delete("/{session_id}", response_model=SessionDeleted)
+async def delete_session(session_id: str, state: StateDep) -> dict[str, Any]:
+    """Delete a session that is not running, with its event log."""
+    row = await load_session(state, session_id)
+    await _ensure_not_running(state, row, "deleted")
+    async with state.db.write() as db:
+        await store.remove(db, session_id)
+    deleted_event = {"id": new_id("sevt"), "type": "session.deleted", "processed_at": None}
+    state.bus.publish(BusMessage(session_id, "deleted", deleted_event))
+    await session_control.shut_down(state.temporal, session_id, "deleted")
+    return {"id": session_id, "type": "session_deleted"}

@@ -8,7 +8,7 @@ transactions that WAL lets run beside the writer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -67,13 +67,16 @@ class Database:
         return is_sqlite(self.url)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self) -> AsyncGenerator[AsyncSession, None]:
         """A session in a transaction that commits on success and rolls back on error."""
-        async with async_sessionmaker(self.writer, class_=AsyncSession, expire_on_commit=False)() as session, session.begin():
+        async with (
+            async_sessionmaker(self.writer, class_=AsyncSession, expire_on_commit=False)() as session,
+            session.begin(),
+        ):
             yield session
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncGenerator[AsyncSession, None]:
         """A session for reads only."""
         async with async_sessionmaker(self.reader, class_=AsyncSession, expire_on_commit=False)() as session:
             yield session

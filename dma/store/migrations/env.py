@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from dma.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from dma.store import tables  # noqa: F401  # pyright: ignore[reportUnusedImport] - registers the tables on SQLModel.metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,0 +1,42 @@
+"""Builders for the server-authored events activities write, and the usage bookkeeping that goes with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dma.ids import event_id
+from dma.store.events import NewEvent
+from dma.store.tables import Session
+
+
+def status_event(session_id: str, step: int, slot: str, status_type: str) -> NewEvent:
+    """``session.status_running`` / ``_rescheduled`` / ``_terminated``."""
+    return NewEvent(event_id(session_id, step, slot), status_type, {}, step)
+
+
+def error_event(session_id: str, step: int, slot: str, error_type: str, message: str, retry: str) -> NewEvent:
+    """``session.error`` with ``retry_status`` ``retrying`` | ``exhausted`` | ``terminal``."""
+    error = {"type": error_type, "message": message, "retry_status": {"type": retry}}
+    return NewEvent(event_id(session_id, step, slot), "session.error", {"error": error}, step)
+
+
+def add_usage(session: Session, request_usage: dict[str, int]) -> None:
+    """Fold one request's token counts into the session's cumulative usage."""
+    usage: dict[str, Any] = dict(session.usage or {})
+    for key in ("input_tokens", "output_tokens", "cache_read_input_tokens"):
+        usage[key] = int(usage.get(key, 0)) + int(request_usage.get(key, 0))
+    creation = dict(usage.get("cache_creation") or {})
+    creation["ephemeral_5m_input_tokens"] = int(creation.get("ephemeral_5m_input_tokens", 0)) + int(
+        request_usage.get("cache_creation_input_tokens", 0)
+    )
+    usage["cache_creation"] = creation
+    session.usage = usage
+
+
+def turn_end_events(session: Session, step: int, stop_reason: dict[str, Any]) -> list[NewEvent]:
+    """``session.usage`` then ``session.status_idle``: always emitted together, in that order."""
+    usage = dict(session.usage or {})
+    return [
+        NewEvent(event_id(session.id, step, "usage"), "session.usage", {"usage": usage}, step),
+        NewEvent(event_id(session.id, step, "idle"), "session.status_idle", {"stop_reason": stop_reason}, step),
+    ]

@@ -1,0 +1,29 @@
+"""Background heartbeats for long activities: they let Temporal notice a dead worker and deliver cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager, suppress
+
+from temporalio import activity
+
+HEARTBEAT_EVERY_SECONDS = 1.0
+
+
+@asynccontextmanager
+async def heartbeating(every: float = HEARTBEAT_EVERY_SECONDS) -> AsyncGenerator[None, None]:
+    """Heartbeat every ``every`` seconds while the block runs."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

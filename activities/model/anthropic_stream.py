@@ -1,0 +1,92 @@
+"""One streaming Messages API request through the ``anthropic`` SDK, folded into a ``ModelResult``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+
+from activities.model.result import ModelResult, StreamSink, ToolCall
+
+
+class _Fold:
+    """Accumulates raw stream events; text blocks are numbered in the order they appear (the delta ``index``)."""
+
+    def __init__(self, sink: StreamSink) -> None:
+        self.sink = sink
+        self.result = ModelResult()
+        self.kinds: dict[int, str] = {}
+        self.text_index: dict[int, int] = {}
+        self.thinking: dict[int, dict[str, Any]] = {}
+        self.tool_json: dict[int, list[str]] = {}
+        self.tool_names: dict[int, str] = {}
+
+    def start(self, index: int, block: Any) -> None:
+        kind = block.type
+        self.kinds[index] = kind
+        if kind == "text":
+            self.text_index[index] = len(self.result.texts)
+            self.result.texts.append(block.text or "")
+            self.sink.text_started(self.text_index[index])
+        elif kind == "thinking":
+            self.thinking[index] = {"type": "thinking", "thinking": block.thinking or "", "signature": ""}
+            self.sink.thinking_started()
+        elif kind == "redacted_thinking":
+            self.thinking[index] = {"type": "redacted_thinking", "data": block.data}
+            self.sink.thinking_started()
+        elif kind in ("tool_use", "server_tool_use"):
+            self.tool_names[index] = block.name
+            self.tool_json[index] = []
+
+    def delta(self, index: int, delta: Any) -> None:
+        kind = delta.type
+        if kind == "text_delta" and index in self.text_index:
+            position = self.text_index[index]
+            self.result.texts[position] += delta.text
+            self.sink.text_delta(position, delta.text)
+        elif kind == "thinking_delta" and index in self.thinking:
+            self.thinking[index]["thinking"] += delta.thinking
+        elif kind == "signature_delta" and index in self.thinking:
+            self.thinking[index]["signature"] += delta.signature
+        elif kind == "input_json_delta" and index in self.tool_json:
+            self.tool_json[index].append(delta.partial_json)
+
+    def stop(self, index: int) -> None:
+        if index in self.thinking:
+            self.result.thinking_blocks.append(self.thinking.pop(index))
+        elif index in self.tool_json:
+            raw = "".join(self.tool_json.pop(index)) or "{}"
+            try:
+                parsed = json.loads(raw)
+            except json.JSONDecodeError:
+                parsed = {"_raw": raw}
+            tool_input: dict[str, Any] = parsed if isinstance(parsed, dict) else {"value": parsed}  # pyright: ignore[reportUnknownVariableType] - JSON
+            self.result.tool_calls.append(ToolCall(name=self.tool_names[index], input=tool_input))
+
+
+async def stream_messages(client: anthropic.AsyncAnthropic, params: dict[str, Any], sink: StreamSink) -> ModelResult:
+    """Run the request with ``stream=True`` and return what it produced; provider errors propagate."""
+    fold = _Fold(sink)
+    usage = fold.result.usage
+    stream = await client.messages.create(**params, stream=True)
+    async with stream:
+        async for event in stream:
+            if event.type == "message_start":
+                start = event.message.usage
+                usage.input_tokens = start.input_tokens or 0
+                usage.cache_read_input_tokens = start.cache_read_input_tokens or 0
+                usage.cache_creation_input_tokens = start.cache_creation_input_tokens or 0
+                usage.output_tokens = start.output_tokens or 0
+            elif event.type == "content_block_start":
+                fold.start(event.index, event.content_block)
+            elif event.type == "content_block_delta":
+                fold.delta(event.index, event.delta)
+            elif event.type == "content_block_stop":
+                fold.stop(event.index)
+            elif event.type == "message_delta":
+                fold.result.stop_reason = event.delta.stop_reason or fold.result.stop_reason
+                usage.output_tokens = event.usage.output_tokens or usage.output_tokens
+                if event.usage.input_tokens:
+                    usage.input_tokens = event.usage.input_tokens
+    return fold.result

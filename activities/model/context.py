@@ -1,0 +1,148 @@
+"""Builds a Messages API request from the session's event log (the workflow never passes the conversation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.tools.definitions import BUILTIN_TOOLS, enabled_builtin_tools
+from dma.store.tables import SessionEvent
+
+Block = dict[str, Any]
+Message = dict[str, Any]
+
+TOOL_USE_TYPES = {"agent.tool_use": "builtin", "agent.custom_tool_use": "custom", "agent.mcp_tool_use": "mcp"}
+_RESULT_ID_FIELD = {
+    "agent.tool_result": "tool_use_id",
+    "agent.mcp_tool_result": "mcp_tool_use_id",
+    "user.custom_tool_result": "custom_tool_use_id",
+    "user.tool_result": "tool_use_id",
+}
+
+
+def _source(source: dict[str, Any]) -> dict[str, Any] | None:
+    kind = source.get("type")
+    if kind == "base64":
+        return {"type": "base64", "media_type": source.get("media_type"), "data": source.get("data")}
+    if kind == "url":
+        return {"type": "url", "url": source.get("url")}
+    if kind == "text":
+        return {"type": "text", "media_type": "text/plain", "data": source.get("data", "")}
+    return None
+
+
+def _content_block(block: dict[str, Any]) -> Block | None:
+    """A wire content block as the Messages API wants it; blocks it cannot take are left out."""
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "text": block.get("text", "")}
+    if kind in ("image", "document"):
+        source = _source(block.get("source", {}))
+        if source is None:
+            return {"type": "text", "text": f"[{kind} {block.get('source', {}).get('file_id', '')} not available]"}
+        converted: Block = {"type": kind, "source": source}
+        for key in ("title", "context"):
+            if kind == "document" and block.get(key):
+                converted[key] = block[key]
+        return converted
+    if kind == "search_result":
+        return {key: block[key] for key in ("type", "source", "title", "content", "citations") if key in block}
+    return None
+
+
+def _blocks(content: list[dict[str, Any]]) -> list[Block]:
+    return [converted for block in content if (converted := _content_block(block)) is not None]
+
+
+def _event_blocks(row: SessionEvent) -> tuple[str, list[Block]] | None:
+    body = row.body
+    if row.type == "user.message":
+        return "user", _blocks(body.get("content", []))
+    if row.type == "system.message":
+        text = "\n".join(block.get("text", "") for block in body.get("content", []))
+        return "user", [{"type": "text", "text": f"<system>{text}</system>"}]
+    if row.type == "agent.message":
+        return "assistant", _blocks(body.get("content", []))
+    if row.type == "agent.thinking":
+        return "assistant", list((row.extra or {}).get("blocks", []))
+    if row.type in TOOL_USE_TYPES:
+        return "assistant", [
+            {"type": "tool_use", "id": row.id, "name": body.get("name", ""), "input": body.get("input", {})}
+        ]
+    if row.type in _RESULT_ID_FIELD:
+        result: Block = {"type": "tool_result", "tool_use_id": body.get(_RESULT_ID_FIELD[row.type], "")}
+        result["content"] = _blocks(body.get("content") or []) or [{"type": "text", "text": "(no output)"}]
+        if body.get("is_error"):
+            result["is_error"] = True
+        return "user", [result]
+    return None
+
+
+def _merge(turns: list[tuple[str, list[Block]]]) -> list[Message]:
+    messages: list[Message] = []
+    for role, blocks in turns:
+        if not blocks:
+            continue
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": list(blocks)})
+    return messages
+
+
+def _repair(messages: list[Message]) -> list[Message]:
+    """Keep the conversation valid: every tool_use answered right after it, tool results first in their message."""
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        use_ids = [block["id"] for block in message["content"] if block.get("type") == "tool_use"]
+        if not use_ids:
+            continue
+        if index + 1 == len(messages) or messages[index + 1]["role"] != "user":
+            messages.insert(index + 1, {"role": "user", "content": []})
+        reply = messages[index + 1]
+        answered = {block.get("tool_use_id") for block in reply["content"] if block.get("type") == "tool_result"}
+        missing = [
+            {
+                "type": "tool_result",
+                "tool_use_id": use_id,
+                "is_error": True,
+                "content": "No result: the call was cut off.",
+            }
+            for use_id in use_ids
+            if use_id not in answered
+        ]
+        results = [block for block in reply["content"] if block.get("type") == "tool_result"]
+        others = [block for block in reply["content"] if block.get("type") != "tool_result"]
+        reply["content"] = results + missing + others
+    return messages
+
+
+def build_messages(rows: list[SessionEvent]) -> list[Message]:
+    """The conversation so far, from processed events in stream order."""
+    turns = [blocks for row in rows if (blocks := _event_blocks(row)) is not None]
+    return _repair(_merge(turns))
+
+
+def build_tools(agent: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tool definitions for the model: enabled built-in tools and custom tools (MCP tools arrive with MCP support)."""
+    tools: list[dict[str, Any]] = []
+    for entry in agent.get("tools", []):
+        if entry.get("type") == "agent_toolset_20260401":
+            tools.extend({"name": name, **BUILTIN_TOOLS[name]} for name in enabled_builtin_tools(entry))
+        elif entry.get("type") == "custom":
+            tools.append(
+                {
+                    "name": entry["name"],
+                    "description": entry.get("description", ""),
+                    "input_schema": entry["input_schema"],
+                }
+            )
+    return tools
+
+
+def tool_kind(agent: dict[str, Any], name: str) -> str:
+    """Whether a tool the model called is a custom tool (run by the client) or built in."""
+    for entry in agent.get("tools", []):
+        if entry.get("type") == "custom" and entry.get("name") == name:
+            return "custom"
+    return "builtin"

@@ -1,0 +1,228 @@
+"""The ``model_step`` activity: one model request, from the event log to persisted events.
+
+Exactly-once effects under retries: every event id derives from (session, step, slot), the request's content events
+and its ``span.model_request_end`` commit in one transaction, and an attempt that finds that span already recorded
+replays the recorded reply instead of calling the model again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.events import add_usage, error_event, status_event, turn_end_events
+from activities.heartbeat import heartbeating
+from activities.model.anthropic_stream import stream_messages
+from activities.model.context import TOOL_USE_TYPES, build_messages, build_tools, tool_kind
+from activities.model.deltas import DeltaPublisher
+from activities.model.errors import ProviderFailure, classify
+from activities.model.providers import ModelClients
+from activities.model.result import ModelResult
+from dma.bus import Bus, BusMessage
+from dma.clock import utcnow
+from dma.ids import event_id
+from dma.store import events as log
+from dma.store.engine import Database
+from dma.store.events import NewEvent
+from dma.store.tables import SessionEvent
+from workflows.contracts import ModelStepReply, ModelStepRequest, ToolUseRef
+
+
+class SessionGone(Exception):
+    """The session was deleted while a turn ran."""
+
+
+def _span_end(session_id: str, step: int, attempt: int, usage: dict[str, int], is_error: bool) -> NewEvent:
+    body = {"model_request_start_id": event_id(session_id, step, f"span@{attempt}"), "is_error": is_error}
+    body["model_usage"] = usage  # pyright: ignore[reportArgumentType] - JSON map of mixed values
+    return NewEvent(event_id(session_id, step, f"span_end@{attempt}"), "span.model_request_end", body, step)
+
+
+_ZERO_USAGE = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+
+
+def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
+    """The reply an earlier attempt already recorded for this step, if it got that far."""
+    done = next((row for row in rows if row.type == "span.model_request_end" and not row.body.get("is_error")), None)
+    if done is None:
+        return None
+    uses = [
+        ToolUseRef(event_id=row.id, name=row.body.get("name", ""), kind=TOOL_USE_TYPES[row.type])  # pyright: ignore[reportArgumentType]
+        for row in rows
+        if row.type in TOOL_USE_TYPES
+    ]
+    stop_reason = str((done.extra or {}).get("stop_reason", "end_turn"))
+    return ModelStepReply(
+        stop_reason=stop_reason, tool_uses=uses, finished=any(r.type == "session.status_idle" for r in rows)
+    )
+
+
+class ModelActivities:
+    """Model-request activities; the worker builds one instance with its DB, bus and provider clients."""
+
+    def __init__(self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int) -> None:
+        self._db = db
+        self._bus = bus
+        self._clients = clients
+        self._max_tokens = max_tokens
+
+    def _ring(self, session_id: str) -> None:
+        self._bus.publish(BusMessage(session_id, "doorbell"))
+
+    @activity.defn(name="model_step")
+    async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
+        """Run one model request for the session and record what it produced."""
+        attempt = activity.info().attempt
+        try:
+            begun = await self._begin(request, attempt)
+        except SessionGone:
+            raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
+        if isinstance(begun, ModelStepReply):
+            return begun
+        agent, messages = begun
+        sid, step = request.session_id, request.step
+        model_id = str(agent.get("model", {}).get("id", ""))
+        params: dict[str, Any] = {"model": model_id, "max_tokens": self._max_tokens, "messages": messages}
+        if agent.get("system"):
+            params["system"] = agent["system"]
+        if tools := build_tools(agent):
+            params["tools"] = tools
+        publisher = DeltaPublisher(self._bus, sid, event_id(sid, step, "message"), event_id(sid, step, "thinking"))
+        try:
+            async with heartbeating():
+                result = await stream_messages(self._clients.for_model(model_id), params, publisher)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._close_span(request, attempt))
+            raise
+        except Exception as err:  # noqa: BLE001 - every provider failure is classified, none is swallowed
+            failure = classify(err)
+            await self._record_failure(request, attempt, failure)
+            raise ApplicationError(
+                failure.message,
+                type=failure.error_type,
+                non_retryable=not failure.retryable,
+                next_retry_delay=failure.retry_after,
+            ) from err
+        publisher.flush()
+        return await self._record_success(request, attempt, agent, result)
+
+    async def _begin(
+        self, request: ModelStepRequest, attempt: int
+    ) -> ModelStepReply | tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One transaction: replay check, start the turn, close spans of dead attempts, open this span, read context."""
+        sid, step = request.session_id, request.step
+        async with self._db.write() as db:
+            session = await log.lock_session(db, sid)
+            if session is None:
+                raise SessionGone(sid)
+            rows = await log.step_events(db, sid, step)
+            if (recorded := _replay(rows)) is not None:
+                return recorded
+            now = utcnow()
+            new: list[NewEvent] = []
+            await log.mark_processed(db, session, request.mark_processed, now)
+            if request.mark_processed:
+                new.append(status_event(sid, step, "running", "session.status_running"))
+            elif session.status == "rescheduling":
+                new.append(status_event(sid, step, f"running@{attempt}", "session.status_running"))
+            new.extend(self._dangling_span_ends(rows, sid, step))
+            span_id = event_id(sid, step, f"span@{attempt}")
+            new.append(NewEvent(span_id, "span.model_request_start", {}, step, {"attempt": attempt}))
+            await log.append(db, session, new, now)
+            session.status = "running"
+            db.add(session)
+            agent = dict(session.agent)
+            history = await log.visible_in_order(db, sid)
+        self._ring(sid)
+        return agent, build_messages(history)
+
+    @staticmethod
+    def _dangling_span_ends(rows: list[SessionEvent], sid: str, step: int) -> list[NewEvent]:
+        """Span starts of attempts that died without an end (a killed worker) get an error end now."""
+        ended = {row.body.get("model_request_start_id") for row in rows if row.type == "span.model_request_end"}
+        ends: list[NewEvent] = []
+        for row in rows:
+            if row.type == "span.model_request_start" and row.id not in ended:
+                dead_attempt = int((row.extra or {}).get("attempt", 0))
+                ends.append(_span_end(sid, step, dead_attempt, dict(_ZERO_USAGE), True))
+        return ends
+
+    async def _record_failure(self, request: ModelStepRequest, attempt: int, failure: ProviderFailure) -> None:
+        sid, step = request.session_id, request.step
+        retrying = failure.retryable and attempt < request.max_attempts
+        async with self._db.write() as db:
+            session = await log.lock_session(db, sid)
+            if session is None:
+                return
+            new = [_span_end(sid, step, attempt, dict(_ZERO_USAGE), True)]
+            if retrying:
+                new.append(error_event(sid, step, f"error@{attempt}", failure.error_type, failure.message, "retrying"))
+                new.append(status_event(sid, step, f"rescheduled@{attempt}", "session.status_rescheduled"))
+                session.status = "rescheduling"
+            await log.append(db, session, new)
+            db.add(session)
+        self._ring(sid)
+
+    async def _close_span(self, request: ModelStepRequest, attempt: int) -> None:
+        """An interrupted request still ends its span (API_CONTRACT.md §3.3)."""
+        async with self._db.write() as db:
+            session = await log.lock_session(db, request.session_id)
+            if session is not None:
+                span_end = _span_end(request.session_id, request.step, attempt, dict(_ZERO_USAGE), True)
+                await log.append(db, session, [span_end])
+        self._ring(request.session_id)
+
+    async def _record_success(
+        self, request: ModelStepRequest, attempt: int, agent: dict[str, Any], result: ModelResult
+    ) -> ModelStepReply:
+        sid, step = request.session_id, request.step
+        new, uses = self._content_events(sid, step, agent, result)
+        usage = result.usage.as_wire()
+        span_end = _span_end(sid, step, attempt, usage, False)
+        new.append(NewEvent(span_end.id, span_end.type, span_end.body, step, {"stop_reason": result.stop_reason}))
+        finished = not uses
+        async with self._db.write() as db:
+            session = await log.lock_session(db, sid)
+            if session is None:
+                raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
+            add_usage(session, usage)
+            if finished:
+                new.extend(turn_end_events(session, step, _stop_reason(result.stop_reason)))
+                session.status = "idle"
+            await log.append(db, session, new)
+            db.add(session)
+        self._ring(sid)
+        return ModelStepReply(stop_reason=result.stop_reason, tool_uses=uses, finished=finished)
+
+    @staticmethod
+    def _content_events(
+        sid: str, step: int, agent: dict[str, Any], result: ModelResult
+    ) -> tuple[list[NewEvent], list[ToolUseRef]]:
+        new: list[NewEvent] = []
+        if result.thinking_blocks:
+            new.append(
+                NewEvent(
+                    event_id(sid, step, "thinking"), "agent.thinking", {}, step, {"blocks": result.thinking_blocks}
+                )
+            )
+        texts = [text for text in result.texts if text]
+        if texts:
+            content = [{"type": "text", "text": text} for text in texts]
+            new.append(NewEvent(event_id(sid, step, "message"), "agent.message", {"content": content}, step))
+        uses: list[ToolUseRef] = []
+        for index, call in enumerate(result.tool_calls):
+            kind = tool_kind(agent, call.name)
+            use_id = event_id(sid, step, f"tool:{index}")
+            event_type = "agent.custom_tool_use" if kind == "custom" else "agent.tool_use"
+            new.append(NewEvent(use_id, event_type, {"name": call.name, "input": call.input}, step))
+            uses.append(ToolUseRef(event_id=use_id, name=call.name, kind="custom" if kind == "custom" else "builtin"))
+        return new, uses
+
+
+def _stop_reason(provider_reason: str) -> dict[str, Any]:
+    if provider_reason == "refusal":
+        return {"type": "refusal"}
+    return {"type": "end_turn"}

@@ -1,0 +1,63 @@
+"""How the API talks to a session's workflow: signal-with-start to deliver events, a signal to shut it down."""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from dma.settings import ApiSettings
+from dma.store.tables import Session
+from workflows.contracts import Delivery, SessionStart, Shutdown
+from workflows.session import SessionWorkflow, status_attributes
+
+logger = logging.getLogger(__name__)
+
+
+class TemporalUnavailable(ApiError):
+    """Temporal could not take the signal; the request changed nothing and may be retried (the SDK retries 503)."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "the workflow service is unavailable; nothing was changed, retry shortly")
+
+
+def _summary(session: Session) -> str:
+    name = str(session.agent.get("name", session.agent_id))
+    return f"{name} · {session.title}"[:200] if session.title else name[:200]
+
+
+async def deliver(temporal: Client, settings: ApiSettings, session: Session, message_ids: list[str]) -> None:
+    """Hand persisted user events to the session workflow, starting it if needed (works while workers are down)."""
+    try:
+        await temporal.start_workflow(
+            SessionWorkflow.run,
+            SessionStart(
+                session_id=session.id,
+                agent_id=session.agent_id,
+                continue_as_new_after_turns=settings.continue_as_new_after_turns,
+                model_max_attempts=settings.model_max_attempts,
+            ),
+            id=session.id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="deliver",
+            start_signal_args=[Delivery(message_ids=message_ids)],
+            search_attributes=status_attributes(session.agent_id, "idle"),
+            static_summary=_summary(session),
+        )
+    except RPCError as err:
+        logger.warning("could not deliver events to session %s: %s", session.id, err.status)
+        raise TemporalUnavailable() from err
+
+
+async def shut_down(temporal: Client, session_id: str, reason: str) -> None:
+    """Tell the workflow the session is archived or deleted; a session that never ran has no workflow."""
+    handle: WorkflowHandle[SessionWorkflow, None] = temporal.get_workflow_handle_for(SessionWorkflow.run, session_id)
+    try:
+        await handle.signal(SessionWorkflow.shutdown, Shutdown(reason="deleted" if reason == "deleted" else "archived"))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            logger.warning("could not signal shutdown to session %s: %s", session_id, err.status)

@@ -1,0 +1,119 @@
+"""The ``dma`` command. It only parses arguments and dispatches to the entrypoints (imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+from dma.settings import ApiSettings, CommonSettings, WorkerSettings
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    """``dma migrate``."""
+    from dma.store import migrate
+
+    settings = CommonSettings()
+    migrate.upgrade(settings.resolved_database_url())
+    print(f"database is up to date: {settings.resolved_database_url()}")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """``dma api``."""
+    import uvicorn
+
+    from api.app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = ApiSettings(**overrides)  # pyright: ignore[reportArgumentType] - validated by pydantic-settings
+    _logging(settings.log_level)
+    if settings.dev_keyless and settings.host not in LOOPBACK:
+        print("refusing DMA_DEV_KEYLESS on a non-loopback host", file=sys.stderr)
+        return 2
+    if not settings.api_keys and not settings.dev_keyless:
+        print("warning: DMA_API_KEYS is empty; only keys stored in the database are accepted", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    """``dma worker``."""
+    from workers.main import serve
+
+    settings = WorkerSettings()
+    _logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _dev_api_key(data_dir: Path) -> str:
+    """A key kept in the data dir, so ``dma dev`` prints the same key every time."""
+    path = data_dir / "dev-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = "dma-dev-" + secrets.token_urlsafe(24)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """``dma dev``."""
+    from workers.dev import run_dev
+
+    settings = ApiSettings()
+    host = args.host or settings.host
+    if args.keyless and host not in LOOPBACK:
+        print("--keyless is only allowed on a loopback host", file=sys.stderr)
+        return 2
+    key = _dev_api_key(settings.data_dir)
+    api = settings.model_copy(
+        update={
+            "host": host,
+            "port": args.port or settings.port,
+            "api_keys": [*settings.api_keys, key],
+            "dev_keyless": args.keyless,
+            "temporal_address": f"127.0.0.1:{args.temporal_port}",
+        }
+    )
+    _logging(settings.log_level)
+    return run_dev(api, WorkerSettings(), key, args.temporal_port, args.ui_port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dma`` console script."""
+    parser = argparse.ArgumentParser(prog="dma", description="Durable Managed Agents")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="Temporal dev server + migrations + worker + API, all in one")
+    dev.add_argument("--host", default=None)
+    dev.add_argument("--port", type=int, default=None)
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--keyless", action="store_true", help="accept requests without a key (loopback only)")
+    dev.set_defaults(run=cmd_dev)
+    api = commands.add_parser("api", help="run the API façade")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+    api.set_defaults(run=cmd_api)
+    commands.add_parser("worker", help="run a worker").set_defaults(run=cmd_worker)
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

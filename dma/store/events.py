@@ -1,0 +1,176 @@
+"""The session event log: append, mark processed, read in stream order.
+
+Stream order is ``seq``, allocated per session under the session row's lock (``SELECT … FOR UPDATE`` on PostgreSQL,
+``BEGIN IMMEDIATE`` on SQLite) in the same transaction that makes the event visible. Commit order therefore equals
+``seq`` order, so a reader that resumes "after seq N" can never skip a row that commits late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dma.clock import rfc3339, utcnow
+from dma.store.tables import Session, SessionEvent
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A server-authored event to append; ``body`` holds every wire field but id, type and processed_at."""
+
+    id: str
+    type: str
+    body: dict[str, Any] = field(default_factory=dict[str, Any])
+    step: int | None = None
+    extra: dict[str, Any] | None = None
+
+
+def wire(row: SessionEvent) -> dict[str, Any]:
+    """The event as clients see it."""
+    return {"id": row.id, "type": row.type, **row.body, "processed_at": rfc3339(row.processed_at)}
+
+
+async def lock_session(db: AsyncSession, session_id: str) -> Session | None:
+    """The session row, locked for the rest of the transaction (serializes appends per session)."""
+    statement = select(Session).where(Session.id == session_id).with_for_update()
+    return (await db.exec(statement)).first()
+
+
+async def _existing_ids(db: AsyncSession, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    rows = await db.exec(select(SessionEvent.id).where(col(SessionEvent.id).in_(ids)))
+    return set(rows.all())
+
+
+async def append(db: AsyncSession, session: Session, events: Sequence[NewEvent], now: datetime | None = None) -> int:
+    """Append server events that are not in the log yet (idempotent by id); returns how many were new.
+
+    The caller holds ``session`` locked (``lock_session``) in the same transaction.
+    """
+    existing = await _existing_ids(db, [event.id for event in events])
+    fresh = [event for event in events if event.id not in existing]
+    stamp = now or utcnow()
+    for event in fresh:
+        db.add(
+            SessionEvent(
+                id=event.id,
+                session_id=session.id,
+                seq=session.event_seq + 1,
+                type=event.type,
+                body=event.body,
+                processed_at=stamp,
+                created_at=stamp,
+                step=event.step,
+                extra=event.extra,
+            )
+        )
+        session.event_seq += 1
+    if fresh:
+        session.updated_at = stamp
+        db.add(session)
+    return len(fresh)
+
+
+async def insert_user_events(db: AsyncSession, session_id: str, events: Sequence[NewEvent]) -> list[SessionEvent]:
+    """Insert client events as queued (``processed_at`` null, no ``seq`` yet), in request order."""
+    stamp = utcnow()
+    rows = [
+        SessionEvent(id=event.id, session_id=session_id, type=event.type, body=event.body, created_at=stamp)
+        for event in events
+    ]
+    db.add_all(rows)
+    await db.flush()
+    return rows
+
+
+async def mark_processed(db: AsyncSession, session: Session, event_ids: Sequence[str], now: datetime) -> list[str]:
+    """Give queued user events their ``processed_at`` and stream position, in the order given; idempotent."""
+    if not event_ids:
+        return []
+    rows = await db.exec(
+        select(SessionEvent).where(col(SessionEvent.id).in_(event_ids), col(SessionEvent.processed_at).is_(None))
+    )
+    pending = {row.id: row for row in rows.all() if row.session_id == session.id}
+    marked: list[str] = []
+    for event_id in event_ids:
+        row = pending.get(event_id)
+        if row is None:
+            continue
+        session.event_seq += 1
+        row.seq = session.event_seq
+        row.processed_at = now
+        db.add(row)
+        marked.append(event_id)
+    if marked:
+        session.updated_at = now
+        db.add(session)
+    return marked
+
+
+async def visible_after(db: AsyncSession, session_id: str, after_seq: int, limit: int = 500) -> list[SessionEvent]:
+    """Processed events after a stream position, in stream order (what SSE readers poll)."""
+    statement = (
+        select(SessionEvent)
+        .where(SessionEvent.session_id == session_id, col(SessionEvent.seq) > after_seq)
+        .order_by(col(SessionEvent.seq))
+        .limit(limit)
+    )
+    return list((await db.exec(statement)).all())
+
+
+async def visible_in_order(db: AsyncSession, session_id: str) -> list[SessionEvent]:
+    """Every processed event of a session in stream order (what the model context is built from)."""
+    statement = (
+        select(SessionEvent)
+        .where(SessionEvent.session_id == session_id, col(SessionEvent.seq).is_not(None))
+        .order_by(col(SessionEvent.seq))
+    )
+    return list((await db.exec(statement)).all())
+
+
+async def step_events(db: AsyncSession, session_id: str, step: int) -> list[SessionEvent]:
+    """The events an activity wrote for one step (to replay its result after a retry)."""
+    statement = (
+        select(SessionEvent)
+        .where(SessionEvent.session_id == session_id, SessionEvent.step == step)
+        .order_by(col(SessionEvent.seq))
+    )
+    return list((await db.exec(statement)).all())
+
+
+async def seq_of(db: AsyncSession, session_id: str, event_id: str) -> int | None:
+    """The stream position of an event of this session, if it has one."""
+    statement = select(SessionEvent.seq).where(SessionEvent.session_id == session_id, SessionEvent.id == event_id)
+    return (await db.exec(statement)).first()
+
+
+async def last_seq(db: AsyncSession, session_id: str) -> int:
+    """The newest stream position of a session (0 when empty)."""
+    statement = select(func.max(SessionEvent.seq)).where(SessionEvent.session_id == session_id)
+    return (await db.exec(statement)).first() or 0
+
+
+async def delete_session_events(db: AsyncSession, session_id: str) -> None:
+    """Remove a session's whole log (session delete)."""
+    from sqlalchemy import delete
+
+    await db.exec(delete(SessionEvent).where(col(SessionEvent.session_id) == session_id))
+
+
+async def set_status(db: AsyncSession, session_id: str, status: str) -> None:
+    """Set a session's status column."""
+    await db.exec(update(Session).where(col(Session.id) == session_id).values(status=status, updated_at=utcnow()))
+
+
+async def delete_events(db: AsyncSession, event_ids: Sequence[str]) -> None:
+    """Remove queued events whose delivery failed (the request that wrote them is answered with an error)."""
+    from sqlalchemy import delete
+
+    await db.exec(delete(SessionEvent).where(col(SessionEvent.id).in_(event_ids)))

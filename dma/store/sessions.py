@@ -1,0 +1,119 @@
+"""Session rows: create, read, list, update, archive, delete."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dma.clock import utcnow
+from dma.store import events as log
+from dma.store.events import NewEvent
+from dma.store.tables import Session, SessionEvent
+
+IDLE_STATES = ("idle",)
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    """The filters of ``GET /v1/sessions``."""
+
+    agent_id: str | None = None
+    agent_version: int | None = None
+    statuses: tuple[str, ...] = ()
+    include_archived: bool = False
+    created: tuple[tuple[str, datetime], ...] = ()
+
+
+async def get(db: AsyncSession, session_id: str) -> Session | None:
+    """A session by id."""
+    return await db.get(Session, session_id)
+
+
+async def insert(db: AsyncSession, row: Session) -> Session:
+    """Store a new session row."""
+    db.add(row)
+    await db.flush()
+    return row
+
+
+_CREATED_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+async def page(
+    db: AsyncSession, filters: SessionFilter, limit: int, descending: bool, after: tuple[datetime, str] | None
+) -> list[Session]:
+    """One page of sessions in ``(created_at, id)`` order, starting after a keyset position."""
+    created, ident = col(Session.created_at), col(Session.id)
+    statement = select(Session)
+    if filters.agent_id:
+        statement = statement.where(Session.agent_id == filters.agent_id)
+    if filters.agent_version is not None:
+        statement = statement.where(Session.agent_version == filters.agent_version)
+    if filters.statuses:
+        statement = statement.where(col(Session.status).in_(filters.statuses))
+    if not filters.include_archived:
+        statement = statement.where(col(Session.archived_at).is_(None))
+    for op, value in filters.created:
+        statement = statement.where(_CREATED_OPS[op](created, value))
+    if after is not None:
+        at, after_id = after
+        if descending:
+            statement = statement.where(or_(created < at, and_(created == at, ident < after_id)))
+        else:
+            statement = statement.where(or_(created > at, and_(created == at, ident > after_id)))
+    order = (created.desc(), ident.desc()) if descending else (created.asc(), ident.asc())
+    return list((await db.exec(statement.order_by(*order).limit(limit))).all())
+
+
+async def has_queued_events(db: AsyncSession, session_id: str) -> bool:
+    """Whether user events are waiting to be processed (the session is about to run)."""
+    statement = select(SessionEvent.id).where(
+        SessionEvent.session_id == session_id,
+        col(SessionEvent.processed_at).is_(None),
+        SessionEvent.type == "user.message",
+    )
+    return (await db.exec(statement.limit(1))).first() is not None
+
+
+async def archive(db: AsyncSession, session: Session, event: NewEvent) -> None:
+    """Mark archived and terminated, and log ``session.status_terminated`` (caller holds the row lock)."""
+    now = utcnow()
+    session.archived_at = now
+    session.status = "terminated"
+    session.updated_at = now
+    await log.append(db, session, [event], now)
+    db.add(session)
+
+
+async def remove(db: AsyncSession, session_id: str) -> None:
+    """Delete the session and its whole event log."""
+    await log.delete_session_events(db, session_id)
+    await db.exec(delete(Session).where(col(Session.id) == session_id))
+
+
+async def apply_update(db: AsyncSession, session: Session, changes: dict[str, Any], event: NewEvent | None) -> None:
+    """Write changed fields (and the ``session.updated`` event that describes them)."""
+    now = utcnow()
+    for key, value in changes.items():
+        setattr(session, key, value)
+    session.updated_at = now
+    db.add(session)
+    if event is not None:
+        await log.append(db, session, [event], now)
+
+
+async def touch(db: AsyncSession, session_id: str) -> None:
+    """Bump ``updated_at``."""
+    await db.exec(update(Session).where(col(Session.id) == session_id).values(updated_at=utcnow()))

@@ -1,0 +1,89 @@
+"""Crash recovery: a worker SIGKILLed mid model call, and the API restarted under a streaming client."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from tests.fakes.model_server import FakeModelServer
+from tests.helpers import make_session, until_idle, user_message, wait_for_idle_events
+from tests.processes import DmaProcess
+from tests.stack import API_KEY, Stack, TemporalDevServer, free_port
+
+
+@pytest.fixture
+def api_only(
+    stack: Stack, temporal_server: TemporalDevServer, model_server: FakeModelServer, tmp_path: Path
+) -> Iterator[Stack]:
+    """An API on the suite's database whose task queue only subprocess workers serve."""
+    running = Stack(stack.database_url, temporal_server.address, model_server.url, tmp_path, with_worker=False).start()
+    yield running
+    running.stop()
+
+
+def requests_for(model_server: FakeModelServer, token: str) -> int:
+    return sum(1 for r in model_server.requests if token in str(r.body.get("messages")))
+
+
+def test_worker_killed_mid_model_call(api_only: Stack, model_server: FakeModelServer, tmp_path: Path) -> None:
+    client = anthropic.Anthropic(api_key=API_KEY, base_url=api_only.base_url, _strict_response_validation=True)
+    first = DmaProcess(["worker"], api_only.worker_env(), tmp_path / "worker1.log").start()
+    second = DmaProcess(["worker"], api_only.worker_env(), tmp_path / "worker2.log")
+    try:
+        session = make_session(client)
+        token = uuid.uuid4().hex
+        client.beta.sessions.events.send(session.id, events=[user_message(f"[[slow:3]] {token}")])
+        deadline = time.monotonic() + 30
+        while requests_for(model_server, token) == 0:
+            assert time.monotonic() < deadline, "the first worker never called the model"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the reply is streaming now
+        first.kill()
+        second.start()
+        events = wait_for_idle_events(client, session.id, 1, timeout=60)
+    finally:
+        first.kill()
+        second.stop()
+    ids = [e.id for e in events]
+    assert len(ids) == len(set(ids)), "an event id appears twice"
+    messages = [e for e in events if e.type == "agent.message"]
+    assert len(messages) == 1 and token in messages[0].content[0].text
+    assert requests_for(model_server, token) == 2, "the second worker should have called the model once more"
+    starts = [e for e in events if e.type == "span.model_request_start"]
+    ends = [e for e in events if e.type == "span.model_request_end"]
+    assert len(starts) == len(ends) == 2
+    assert sorted(e.model_request_start_id for e in ends) == sorted(e.id for e in starts)
+    assert [e.type for e in events][-2:] == ["session.usage", "session.status_idle"]
+
+
+def test_api_restarted_while_streaming(stack: Stack, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**stack.worker_env(), "DMA_API_KEYS": API_KEY, "DMA_PORT": str(port), "DMA_HOST": "127.0.0.1"}
+    api = DmaProcess(["api"], env, tmp_path / "api1.log").start(wait_port=port)
+    client = anthropic.Anthropic(api_key=API_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=0)
+    seen: list[str] = []
+    try:
+        session = make_session(client)
+        with client.beta.sessions.events.stream(session.id) as stream:
+            client.beta.sessions.events.send(session.id, events=[user_message("[[slow:2]] [[long:30]] restart me")])
+            try:
+                for event in stream:
+                    seen.append(event.id)
+                    if event.type == "span.model_request_start":
+                        api.kill()  # mid-turn, with this stream still open
+            except Exception:  # noqa: BLE001 - the connection dies with the server; how it dies does not matter
+                pass
+        assert seen and api.process is not None and api.process.poll() is not None
+        api = DmaProcess(["api"], env, tmp_path / "api2.log").start(wait_port=port)
+        with client.beta.sessions.events.stream(session.id, extra_headers={"Last-Event-ID": seen[-1]}) as stream:
+            seen.extend(event.id for event in until_idle(stream))
+        listed = [e.id for e in client.beta.sessions.events.list(session.id)]
+    finally:
+        api.stop()
+    assert len(seen) == len(set(seen)), "an event was delivered twice"
+    assert seen == listed, "the reconnected stream missed or reordered events"

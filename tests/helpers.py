@@ -1,0 +1,71 @@
+"""Small helpers shared by the API tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import anthropic
+
+TERMINAL_STOPS = {"end_turn", "retries_exhausted", "refusal", "budget_reached"}
+
+
+def make_agent(client: anthropic.Anthropic, **overrides: Any) -> Any:
+    params: dict[str, Any] = {"model": "claude-sonnet-4-6", "name": "test-agent"}
+    params.update(overrides)
+    return client.beta.agents.create(**params)
+
+
+def make_environment(client: anthropic.Anthropic) -> Any:
+    return client.beta.environments.create(
+        name="test-env", config={"type": "cloud", "networking": {"type": "unrestricted"}}
+    )
+
+
+def make_session(client: anthropic.Anthropic, **overrides: Any) -> Any:
+    agent = overrides.pop("agent", None) or make_agent(client).id
+    environment_id = overrides.pop("environment_id", None) or make_environment(client).id
+    return client.beta.sessions.create(agent=agent, environment_id=environment_id, **overrides)
+
+
+def user_message(text: str) -> dict[str, Any]:
+    return {"type": "user.message", "content": [{"type": "text", "text": text}]}
+
+
+def until_idle(stream: Iterable[Any], turns: int = 1) -> list[Any]:
+    """Collect stream events until ``turns`` turns have ended (idle with a terminal stop reason)."""
+    seen: list[Any] = []
+    for event in stream:
+        seen.append(event)
+        if event.type == "session.status_idle" and event.stop_reason.type in TERMINAL_STOPS:
+            turns -= 1
+            if turns == 0:
+                return seen
+        if event.type in ("session.status_terminated", "session.deleted"):
+            return seen
+    return seen
+
+
+def wait_for_status(client: anthropic.Anthropic, session_id: str, status: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        session = client.beta.sessions.retrieve(session_id)
+        if session.status == status:
+            return session
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session {session_id} stayed {session.status}, wanted {status}")
+        time.sleep(0.05)
+
+
+def wait_for_idle_events(client: anthropic.Anthropic, session_id: str, count: int, timeout: float = 30) -> list[Any]:
+    """Poll the event list until ``count`` turns have ended; returns the whole list."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = list(client.beta.sessions.events.list(session_id))
+        idles = [e for e in events if e.type == "session.status_idle" and e.stop_reason.type in TERMINAL_STOPS]
+        if len(idles) >= count:
+            return events
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {len(idles)} of {count} turns ended: {[e.type for e in events]}")
+        time.sleep(0.05)
