@@ -78,7 +78,9 @@ def stack(
 ) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp(f"stack-{backend}")
     url, drop = new_database(backend, directory)
-    running = Stack(url, temporal_server.address, model_server.url, directory).start()
+    # Few attempts keep retry tests short; a tiny continue-as-new threshold makes every multi-turn test cross runs.
+    overrides = {"model_max_attempts": 3, "continue_as_new_after_turns": 2}
+    running = Stack(url, temporal_server.address, model_server.url, directory, api_overrides=overrides).start()
     yield running
     running.stop()
     drop()

@@ -29,7 +29,7 @@ def _banner(api: ApiSettings, key: str, ui_port: int | None) -> str:
         f"  Temporal UI    http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI    (disabled)",
         f"  API key        {key}",
         f"  data dir       {api.data_dir.resolve()}",
-        "  try: ANTHROPIC_BASE_URL=... an agent with model 'scripted' answers offline",
+        "  offline model: create an agent with model 'scripted' (no provider key needed)",
         "  Ctrl-C stops everything.",
         "",
     ]

@@ -124,10 +124,10 @@ class ModelActivities:
             now = utcnow()
             new: list[NewEvent] = []
             await log.mark_processed(db, session, request.mark_processed, now)
-            if request.mark_processed:
-                new.append(status_event(sid, step, "running", "session.status_running"))
-            elif session.status == "rescheduling":
+            if session.status == "rescheduling":
                 new.append(status_event(sid, step, f"running@{attempt}", "session.status_running"))
+            elif request.mark_processed:
+                new.append(status_event(sid, step, "running", "session.status_running"))
             new.extend(self._dangling_span_ends(rows, sid, step))
             span_id = event_id(sid, step, f"span@{attempt}")
             new.append(NewEvent(span_id, "span.model_request_start", {}, step, {"attempt": attempt}))
