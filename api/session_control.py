@@ -29,7 +29,7 @@ def _summary(session: Session) -> str:
     return f"{name} · {session.title}"[:200] if session.title else name[:200]
 
 
-async def deliver(temporal: Client, settings: ApiSettings, session: Session, message_ids: list[str]) -> None:
+async def deliver(temporal: Client, settings: ApiSettings, session: Session, delivery: Delivery) -> None:
     """Hand persisted user events to the session workflow, starting it if needed (works while workers are down)."""
     try:
         await temporal.start_workflow(
@@ -44,7 +44,7 @@ async def deliver(temporal: Client, settings: ApiSettings, session: Session, mes
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal="deliver",
-            start_signal_args=[Delivery(message_ids=message_ids)],
+            start_signal_args=[delivery],
             search_attributes=status_attributes(session.agent_id, "idle"),
             static_summary=_summary(session),
         )

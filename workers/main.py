@@ -24,8 +24,9 @@ from workflows.session import SessionWorkflow
 
 logger = logging.getLogger(__name__)
 
-# Heartbeats reach the server at least this often, so cancellation (interrupts) is noticed within about a second.
-MAX_HEARTBEAT_THROTTLE = timedelta(seconds=1)
+# Heartbeats reach the server at least this often; cancellation (user.interrupt) rides on their responses, so this
+# bounds interrupt latency.
+MAX_HEARTBEAT_THROTTLE = timedelta(milliseconds=400)
 
 
 def build_worker(client: Client, settings: WorkerSettings, db: Database, bus: Bus, clients: ModelClients) -> Worker:
@@ -36,7 +37,13 @@ def build_worker(client: Client, settings: WorkerSettings, db: Database, bus: Bu
         client,
         task_queue=settings.task_queue,
         workflows=[SessionWorkflow],
-        activities=[model.model_step, turns.finish_turn, turns.run_tools],
+        activities=[
+            model.model_step,
+            turns.finish_turn,
+            turns.resume_turn,
+            turns.acknowledge_events,
+            turns.record_tool_results,
+        ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 StopReason = Literal["end_turn", "requires_action", "retries_exhausted", "refusal", "budget_reached"]
 ToolKind = Literal["builtin", "custom", "mcp"]
+Permission = Literal["allow", "ask", "deny"]
 SessionStatus = Literal["idle", "running", "rescheduling", "terminated"]
 
 
@@ -16,6 +17,7 @@ class SessionCarry(BaseModel):
 
     step: int = 0
     inbox: list[str] = Field(default_factory=list[str])
+    interrupts: list[str] = Field(default_factory=list[str])
     turns: int = 0
 
 
@@ -29,10 +31,20 @@ class SessionStart(BaseModel):
     carry: SessionCarry = Field(default_factory=SessionCarry)
 
 
+class Answer(BaseModel):
+    """A person's answer to a blocking tool call: a confirmation, or a custom tool's result (``allow`` is True)."""
+
+    event_id: str
+    tool_use_id: str
+    allow: bool
+
+
 class Delivery(BaseModel):
-    """Signal payload: ids of user events the API has just persisted, in order."""
+    """Signal payload: ids of user events the API has just persisted and checked, in order."""
 
     message_ids: list[str] = Field(default_factory=list[str])
+    interrupt_ids: list[str] = Field(default_factory=list[str])
+    answers: list[Answer] = Field(default_factory=list[Answer])
 
 
 class Shutdown(BaseModel):
@@ -56,6 +68,12 @@ class ToolUseRef(BaseModel):
     event_id: str
     name: str
     kind: ToolKind = "builtin"
+    permission: Permission | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a person must answer before the call can go on."""
+        return self.kind == "custom" or self.permission == "ask"
 
 
 class ModelStepReply(BaseModel):
@@ -66,20 +84,86 @@ class ModelStepReply(BaseModel):
     finished: bool = False
 
 
-class ToolBatchRequest(BaseModel):
-    """Run these tool calls (concurrently where possible) and record their results."""
-
-    session_id: str
-    step: int
-    tool_uses: list[ToolUseRef]
-
-
 class FinishTurnRequest(BaseModel):
-    """End a turn the model could not finish itself: an error, an interrupt, or exhausted retries."""
+    """Go idle: the turn ended (error, interrupt, exhausted retries) or waits for people (``requires_action``).
+
+    ``processed_ids`` are user events to mark processed first (dropped input, interrupts, partial answers);
+    ``close_tool_use_ids`` get an error tool result (calls an interrupt cut off); ``blocking_ids`` are listed by a
+    ``requires_action`` stop reason.
+    """
 
     session_id: str
     step: int
     stop_reason: StopReason
     error_type: str | None = None
     error_message: str | None = None
-    drop_event_ids: list[str] = Field(default_factory=list[str])
+    processed_ids: list[str] = Field(default_factory=list[str])
+    close_tool_use_ids: list[str] = Field(default_factory=list[str])
+    blocking_ids: list[str] = Field(default_factory=list[str])
+
+
+class ResumeRequest(BaseModel):
+    """Every blocking call is answered: mark the answers processed, go running, record denials."""
+
+    session_id: str
+    step: int
+    answer_ids: list[str]
+
+
+class RecordResultsRequest(BaseModel):
+    """Write error tool results (denials, calls nobody can run) for these tool uses."""
+
+    session_id: str
+    step: int
+    tool_uses: list[ToolUseRef]
+    reason: Literal["denied", "no_executor"]
+
+
+SandboxBackend = Literal["bwrap", "docker"]
+
+
+class SandboxSpec(BaseModel):
+    """What a session's sandbox is made from: the environment's config captured at session creation."""
+
+    session_id: str
+    networking: Literal["unrestricted", "limited"] = "unrestricted"
+    allowed_hosts: list[str] = Field(default_factory=list[str])
+    packages: dict[str, list[str]] = Field(default_factory=dict[str, list[str]])
+
+
+class SandboxHandle(BaseModel):
+    """Where a session's sandbox lives: tool activities go to ``task_queue`` (the owning host's own queue)."""
+
+    session_id: str
+    host: str
+    task_queue: str
+    backend: SandboxBackend
+    generation: int = 1
+
+
+class ProvisionRequest(BaseModel):
+    """Create (lazily, idempotently) the session's sandbox on the worker host that picks this up."""
+
+    spec: SandboxSpec
+    generation: int = 1
+
+
+class ToolCallRequest(BaseModel):
+    """Run one tool call; its input is read from the event log, its result written there."""
+
+    session_id: str
+    step: int
+    tool_use: ToolUseRef
+    handle: SandboxHandle | None = None
+
+
+class ToolCallReply(BaseModel):
+    """How the tool call ended."""
+
+    is_error: bool
+
+
+class DestroyRequest(BaseModel):
+    """Remove a session's sandbox and workspace (session deleted)."""
+
+    session_id: str

@@ -21,6 +21,7 @@ from activities.model.deltas import DeltaPublisher
 from activities.model.errors import ProviderFailure, classify
 from activities.model.providers import ModelClients
 from activities.model.result import ModelResult
+from activities.permissions import evaluate_builtin
 from dma.bus import Bus, BusMessage
 from dma.clock import utcnow
 from dma.ids import event_id
@@ -50,7 +51,12 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
     if done is None:
         return None
     uses = [
-        ToolUseRef(event_id=row.id, name=row.body.get("name", ""), kind=TOOL_USE_TYPES[row.type])  # pyright: ignore[reportArgumentType]
+        ToolUseRef(
+            event_id=row.id,
+            name=row.body.get("name", ""),
+            kind=TOOL_USE_TYPES[row.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
+            permission=row.body.get("evaluated_permission"),
+        )
         for row in rows
         if row.type in TOOL_USE_TYPES
     ]
@@ -214,11 +220,15 @@ class ModelActivities:
             new.append(NewEvent(event_id(sid, step, "message"), "agent.message", {"content": content}, step))
         uses: list[ToolUseRef] = []
         for index, call in enumerate(result.tool_calls):
-            kind = tool_kind(agent, call.name)
             use_id = event_id(sid, step, f"tool:{index}")
-            event_type = "agent.custom_tool_use" if kind == "custom" else "agent.tool_use"
-            new.append(NewEvent(use_id, event_type, {"name": call.name, "input": call.input}, step))
-            uses.append(ToolUseRef(event_id=use_id, name=call.name, kind="custom" if kind == "custom" else "builtin"))
+            body: dict[str, Any] = {"name": call.name, "input": call.input}
+            if tool_kind(agent, call.name) == "custom":
+                new.append(NewEvent(use_id, "agent.custom_tool_use", body, step))
+                uses.append(ToolUseRef(event_id=use_id, name=call.name, kind="custom"))
+                continue
+            verdict = evaluate_builtin(agent, call.name)
+            new.append(NewEvent(use_id, "agent.tool_use", {**body, **verdict.event_fields()}, step))
+            uses.append(ToolUseRef(event_id=use_id, name=call.name, kind="builtin", permission=verdict.verdict))
         return new, uses
 
 

@@ -8,23 +8,19 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api import session_control
+from api import event_intake, session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
 from api.query import decode_cursor, encode_cursor, multi, time_filters
 from api.routes.sessions import load_session
 from api.sse import StreamOptions, stream_events
-from dma.bus import LocalBus
-from dma.ids import new_id
-from dma.schemas.events import SendEvents, event_body, has_redacted_block
+from dma.bus import BusMessage, LocalBus
+from dma.schemas.events import SendEvents
 from dma.store import event_pages
 from dma.store import events as log
-from dma.store.events import NewEvent
 
 router = APIRouter(prefix="/v1/sessions/{session_id}/events", tags=["events"])
 
-# Event types this server processes; the others parse (so the error is precise) but are refused for now.
-SUPPORTED_TYPES = frozenset({"user.message"})
 EVENT_TYPES = frozenset(
     {
         "user.message", "user.interrupt", "user.tool_confirmation", "user.custom_tool_result", "user.tool_result",
@@ -57,26 +53,41 @@ class SentEvents(BaseModel):
 async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dict[str, Any]:
     """Queue events for the session; a ``user.message`` starts (or queues) a turn."""
     await load_session(state, session_id)
-    for index, event in enumerate(body.events):
-        if event.type not in SUPPORTED_TYPES:
-            raise InvalidRequest(f"events.{index}: {event.type} is not supported by this server yet")
-        if has_redacted_block(event):
-            raise InvalidRequest(f"events.{index}: user events may not contain redacted blocks")
-    queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in body.events]
+    events: list[BaseModel] = list(body.events)
+    event_intake.check_shapes(events)
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
         if row is None:
             raise NotFound("session", session_id)
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and accepts no new events")
-        await log.insert_user_events(db, session_id, queued)
+        intake = await event_intake.take_in(db, session_id, events)
+        await log.insert_user_events(db, session_id, intake.queued)
+        await log.append(db, row, intake.processed_now)
     try:
-        await session_control.deliver(state.temporal, state.settings, row, [event.id for event in queued])
+        await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
     except session_control.TemporalUnavailable:
         async with state.db.write() as db:
-            await log.delete_events(db, [event.id for event in queued])
+            await log.delete_events(db, [event.id for event in intake.ordered])
         raise
-    return {"data": [{"id": e.id, "type": e.type, **e.body, "processed_at": None} for e in queued]}
+    if intake.processed_now:
+        state.bus.publish(BusMessage(session_id, "doorbell"))
+    return {"data": await _echo(state, session_id, intake)}
+
+
+async def _echo(state: StateDep, session_id: str, intake: event_intake.Intake) -> list[dict[str, Any]]:
+    """Each event as stored: queued ones with ``processed_at: null``, processed-on-receipt ones with their stamp."""
+    async with state.db.read() as db:
+        stored = await log.by_ids(db, session_id, [event.id for event in intake.processed_now])
+    echoed: list[dict[str, Any]] = []
+    for event in intake.ordered:
+        row = stored.get(event.id)
+        echoed.append(
+            log.wire(row)
+            if row is not None
+            else {"id": event.id, "type": event.type, **event.body, "processed_at": None}
+        )
+    return echoed
 
 
 def _page_limit(request: Request) -> int:

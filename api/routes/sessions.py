@@ -14,6 +14,7 @@ from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
 from dma.clock import utcnow
 from dma.ids import is_id, new_id
+from dma.schemas.agents import apply_overrides
 from dma.schemas.events import event_body
 from dma.schemas.sessions import (
     SessionCreate,
@@ -28,6 +29,7 @@ from dma.store import events as log
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
+from workflows.contracts import Delivery
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -53,6 +55,8 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     if body.resources:
         raise InvalidRequest("session resources are not supported by this server yet")
     initial = body.initial_events or []
+    if any(event.type != "user.message" for event in initial):
+        raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
@@ -81,7 +85,8 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         await log.insert_user_events(db, row.id, queued)
     if queued:
         try:
-            await session_control.deliver(state.temporal, state.settings, row, [event.id for event in queued])
+            delivery = Delivery(message_ids=[event.id for event in queued if event.type == "user.message"])
+            await session_control.deliver(state.temporal, state.settings, row, delivery)
         except session_control.TemporalUnavailable:
             async with state.db.write() as db:
                 await store.remove(db, row.id)
@@ -169,8 +174,6 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     sent = body.model_fields_set
     if "vault_ids" in sent:
         raise InvalidRequest("vault_ids cannot be changed after a session is created")
-    if "agent" in sent:
-        raise InvalidRequest("updating a session's agent is not supported by this server yet")
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
         if row is None:
@@ -178,6 +181,12 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and cannot be changed")
         changes, changed = _session_changes(row, body, sent)
+        if "agent" in sent and body.agent is not None:
+            if row.status != "idle" or await store.has_queued_events(db, session_id):
+                raise InvalidRequest("a session's agent can only be changed while the session is idle")
+            agent = apply_overrides(row.agent, {k: getattr(body.agent, k) for k in body.agent.model_fields_set})
+            if agent != row.agent:
+                changes["agent"] = changed["agent"] = agent
         event = NewEvent(new_id("sevt"), "session.updated", changed) if changed else None
         await store.apply_update(db, row, changes, event)
     if event is not None:

@@ -30,6 +30,15 @@ class NewEvent:
     step: int | None = None
     extra: dict[str, Any] | None = None
 
+    @property
+    def ref(self) -> str | None:
+        """The tool use this event answers or completes, if any."""
+        for key in ("tool_use_id", "custom_tool_use_id", "mcp_tool_use_id"):
+            value = self.body.get(key)
+            if isinstance(value, str):
+                return value
+        return None
+
 
 def wire(row: SessionEvent) -> dict[str, Any]:
     """The event as clients see it."""
@@ -68,6 +77,7 @@ async def append(db: AsyncSession, session: Session, events: Sequence[NewEvent],
                 processed_at=stamp,
                 created_at=stamp,
                 step=event.step,
+                ref=event.ref,
                 extra=event.extra,
             )
         )
@@ -82,7 +92,9 @@ async def insert_user_events(db: AsyncSession, session_id: str, events: Sequence
     """Insert client events as queued (``processed_at`` null, no ``seq`` yet), in request order."""
     stamp = utcnow()
     rows = [
-        SessionEvent(id=event.id, session_id=session_id, type=event.type, body=event.body, created_at=stamp)
+        SessionEvent(
+            id=event.id, session_id=session_id, type=event.type, body=event.body, ref=event.ref, created_at=stamp
+        )
         for event in events
     ]
     db.add_all(rows)
@@ -174,3 +186,23 @@ async def delete_events(db: AsyncSession, event_ids: Sequence[str]) -> None:
     from sqlalchemy import delete
 
     await db.exec(delete(SessionEvent).where(col(SessionEvent.id).in_(event_ids)))
+
+
+async def referenced(db: AsyncSession, session_id: str, tool_use_ids: Sequence[str], types: Sequence[str]) -> set[str]:
+    """Which of these tool uses already have an event of one of ``types`` referring to them."""
+    if not tool_use_ids:
+        return set()
+    statement = select(SessionEvent.ref).where(
+        SessionEvent.session_id == session_id,
+        col(SessionEvent.ref).in_(tool_use_ids),
+        col(SessionEvent.type).in_(types),
+    )
+    return {ref for ref in (await db.exec(statement)).all() if ref is not None}
+
+
+async def by_ids(db: AsyncSession, session_id: str, event_ids: Sequence[str]) -> dict[str, SessionEvent]:
+    """Events of this session by id (ids of other sessions are simply absent)."""
+    if not event_ids:
+        return {}
+    statement = select(SessionEvent).where(SessionEvent.session_id == session_id, col(SessionEvent.id).in_(event_ids))
+    return {row.id: row for row in (await db.exec(statement)).all()}

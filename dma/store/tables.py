@@ -108,6 +108,7 @@ class SessionEvent(SQLModel, table=True):
         UniqueConstraint("session_id", "seq", name="uq_session_events_seq"),
         Index("ix_session_events_session_pos", "session_id", "pos"),
         Index("ix_session_events_session_step", "session_id", "step"),
+        Index("ix_session_events_session_ref", "session_id", "ref"),
     )
 
     pos: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
@@ -119,4 +120,6 @@ class SessionEvent(SQLModel, table=True):
     processed_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
     step: int | None = Field(default=None)
+    # The tool use an answer or a result refers to (tool_use_id / custom_tool_use_id), to find answered calls.
+    ref: str | None = Field(default=None, max_length=64)
     extra: JsonMap | None = _json(nullable=True)

@@ -87,3 +87,37 @@ def test_api_restarted_while_streaming(stack: Stack, tmp_path: Path) -> None:
         api.stop()
     assert len(seen) == len(set(seen)), "an event was delivered twice"
     assert seen == listed, "the reconnected stream missed or reordered events"
+
+
+def test_confirmation_accepted_while_every_worker_is_down(api_only: Stack, tmp_path: Path) -> None:
+    client = anthropic.Anthropic(api_key=API_KEY, base_url=api_only.base_url, _strict_response_validation=True)
+    tools = [{"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}]
+    agent = client.beta.agents.create(model="claude-sonnet-4-6", name="ask", tools=tools)  # type: ignore[list-item]
+    worker = DmaProcess(["worker"], api_only.worker_env(), tmp_path / "worker1.log").start()
+    later = DmaProcess(["worker"], api_only.worker_env(), tmp_path / "worker2.log")
+    try:
+        session = make_session(client, agent=agent.id)
+        client.beta.sessions.events.send(session.id, events=[user_message('[[tool:bash {"command": "ls"}]]')])
+        deadline = time.monotonic() + 30
+        while True:
+            events = list(client.beta.sessions.events.list(session.id))
+            if events and events[-1].type == "session.status_idle":
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        use = next(e for e in events if e.type == "agent.tool_use")
+        worker.kill()
+        sent = client.beta.sessions.events.send(
+            session.id, events=[{"type": "user.tool_confirmation", "tool_use_id": use.id, "result": "allow"}]
+        )
+        assert sent.data[0].processed_at is None
+        time.sleep(1.0)
+        assert client.beta.sessions.retrieve(session.id).status == "idle"
+        later.start()
+        events = wait_for_idle_events(client, session.id, 1, timeout=60)
+    finally:
+        worker.kill()
+        later.stop()
+    assert next(e for e in events if e.type == "agent.tool_result").tool_use_id == use.id
+    assert events[-1].stop_reason.type == "end_turn"
+    assert len({e.id for e in events}) == len(events)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 80614f93dc45
+Revision ID: de059b57d040
 Revises: 
-Create Date: 2026-11-21 07:11:38.833859
+Create Date: 2026-11-21 07:36:25.012456
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '80614f93dc45'
+revision: str = 'de059b57d040'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -72,6 +72,7 @@ def upgrade() -> None:
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('step', sa.Integer(), nullable=True),
+    sa.Column('ref', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('extra', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('pos'),
     sa.UniqueConstraint('id'),
@@ -79,6 +80,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('session_events', schema=None) as batch_op:
         batch_op.create_index('ix_session_events_session_pos', ['session_id', 'pos'], unique=False)
+        batch_op.create_index('ix_session_events_session_ref', ['session_id', 'ref'], unique=False)
         batch_op.create_index('ix_session_events_session_step', ['session_id', 'step'], unique=False)
 
     op.create_table('sessions',
@@ -120,6 +122,7 @@ def downgrade() -> None:
     op.drop_table('sessions')
     with op.batch_alter_table('session_events', schema=None) as batch_op:
         batch_op.drop_index('ix_session_events_session_step')
+        batch_op.drop_index('ix_session_events_session_ref')
         batch_op.drop_index('ix_session_events_session_pos')
 
     op.drop_table('session_events')
