@@ -23,6 +23,8 @@ from dma.store import events as log
 from dma.store import sessions as store
 
 PING_SECONDS = 15.0
+# After these the session takes no more events, so the stream ends (API_CONTRACT.md §2.4).
+STREAM_ENDING_TYPES = frozenset({"session.deleted", "session.status_terminated"})
 EXISTENCE_CHECK_SECONDS = 2.0
 
 
@@ -83,7 +85,7 @@ class _Reader:
             self.cursor = row.seq or self.cursor
             self.persisted.add(row.id)
             frames.append(frame(row.type, log.wire(row), row.id))
-            if row.type == "session.deleted":
+            if row.type in STREAM_ENDING_TYPES:
                 return frames, True
         return frames, False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -156,11 +157,9 @@ def _cursor(row: Session, back: bool) -> str:
     return encode_cursor({"t": row.created_at.isoformat(), "i": row.id, "back": back})
 
 
-def _cursor_position(cursor: dict[str, Any] | None) -> Any:
+def _cursor_position(cursor: dict[str, Any] | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
-    from datetime import datetime
-
     try:
         return (datetime.fromisoformat(str(cursor["t"])), str(cursor["i"]))
     except (KeyError, ValueError):

@@ -156,7 +156,9 @@ def test_archive_running_then_idle(client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError):
         client.beta.sessions.archive(session.id)
     wait_for_idle_events(client, session.id, 1)
-    archived = client.beta.sessions.archive(session.id)
+    with client.beta.sessions.events.stream(session.id) as stream:
+        archived = client.beta.sessions.archive(session.id)
+        assert [e.type for e in stream] == ["session.status_terminated"]  # the stream ends after it
     assert archived.archived_at is not None and archived.status == "terminated"
     assert "session.status_terminated" in [e.type for e in client.beta.sessions.events.list(session.id)]
     with pytest.raises(anthropic.BadRequestError):
