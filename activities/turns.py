@@ -17,7 +17,7 @@ from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
 from dma.store.tables import SessionEvent
-from workflows.contracts import FinishTurnRequest, RecordResultsRequest, ResumeRequest
+from workflows.contracts import FinishTurnRequest, RecordResultsRequest, ResumeRequest, SandboxNotice
 
 NO_EXECUTOR_MESSAGE = "Tool '{name}' is not available: this server has no executor for built-in tools yet."
 INTERRUPTED_MESSAGE = "The call was cancelled: the user interrupted the turn."
@@ -140,14 +140,34 @@ class TurnActivities:
             if session is None:
                 return
             new = [
-                result_event(
-                    sid,
-                    step,
-                    use.event_id,
-                    denial_text(use.name) if request.reason == "denied" else NO_EXECUTOR_MESSAGE.format(name=use.name),
-                    True,
-                )
+                result_event(sid, step, use.event_id, _result_text(request, use.name), True)
                 for use in request.tool_uses
             ]
             await log.append(db, session, new)
         self._ring(sid)
+
+    @activity.defn(name="note_sandbox_reset")
+    async def note_sandbox_reset(self, notice: SandboxNotice) -> None:
+        """Say in the log that the sandbox moved to a new host with an empty workspace (the session goes on)."""
+        message = (
+            f"The sandbox host {notice.lost_host!r} stopped responding; a new sandbox was provisioned on "
+            f"{notice.new_host!r}. The workspace was reset: files written earlier in this session are gone."
+        )
+        async with self._db.write() as db:
+            session = await log.lock_session(db, notice.session_id)
+            if session is None:
+                return
+            await log.append(
+                db,
+                session,
+                [error_event(notice.session_id, notice.step, "reset", "unknown_error", message, "retrying")],
+            )
+        self._ring(notice.session_id)
+
+
+def _result_text(request: RecordResultsRequest, tool_name: str) -> str:
+    if request.reason == "denied":
+        return denial_text(tool_name)
+    if request.reason == "sandbox_unavailable":
+        return f"Tool '{tool_name}' could not run: no sandbox is available ({request.message or 'unknown reason'})."
+    return NO_EXECUTOR_MESSAGE.format(name=tool_name)

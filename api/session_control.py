@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
@@ -11,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError
 from dma.settings import ApiSettings
 from dma.store.tables import Session
-from workflows.contracts import Delivery, SessionStart, Shutdown
+from workflows.contracts import Delivery, SandboxSpec, SessionStart, Shutdown
 from workflows.session import SessionWorkflow, status_attributes
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,25 @@ class TemporalUnavailable(ApiError):
 
     def __init__(self) -> None:
         super().__init__(503, "the workflow service is unavailable; nothing was changed, retry shortly")
+
+
+def sandbox_spec(session: Session) -> SandboxSpec:
+    """The sandbox a session's environment asks for (captured at session creation)."""
+    config: dict[str, Any] = session.environment_config or {}
+    networking: dict[str, Any] = config.get("networking") or {}
+    packages: dict[str, Any] = config.get("packages") or {}
+    hosts: list[Any] = networking.get("allowed_hosts") or []
+    lists: dict[str, list[Any]] = {
+        manager: names  # pyright: ignore[reportUnknownVariableType] - JSON lists of package names
+        for manager, names in packages.items()
+        if manager != "type" and isinstance(names, list)
+    }
+    return SandboxSpec(
+        session_id=session.id,
+        networking="limited" if networking.get("type") == "limited" else "unrestricted",
+        allowed_hosts=[str(host) for host in hosts],
+        packages={manager: [str(name) for name in names] for manager, names in lists.items() if names},
+    )
 
 
 def _summary(session: Session) -> str:
@@ -39,6 +59,7 @@ async def deliver(temporal: Client, settings: ApiSettings, session: Session, del
                 agent_id=session.agent_id,
                 continue_as_new_after_turns=settings.continue_as_new_after_turns,
                 model_max_attempts=settings.model_max_attempts,
+                sandbox=sandbox_spec(session),
             ),
             id=session.id,
             task_queue=settings.task_queue,

@@ -6,8 +6,11 @@ API process. Nothing else in the code base reads ``os.environ``.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -84,4 +87,14 @@ class WorkerSettings(CommonSettings):
     )
     model_max_tokens: int = 8192
     max_concurrent_activities: int = 200
+    # This worker's sandbox host id; its tool activities arrive on ``sandbox@<host_name>``. Empty: a fresh id per
+    # worker, so a restarted worker is a new host. A stable name lets a restarted worker keep its sandboxes' queue.
     host_name: str = ""
+    sandbox_backend: Literal["bwrap", "docker"] = "bwrap"
+    sandbox_idle_seconds: float = 900.0
+    sandbox_image: str = "dma-sandbox:latest"
+
+    def resolved_host_name(self) -> str:
+        """The configured host id, or a new one unique to this worker (call once per worker)."""
+        unique = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        return self.host_name or unique

@@ -6,6 +6,7 @@ Every API test runs twice, on SQLite and on PostgreSQL (``DMA_TEST_POSTGRES_URL`
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from dma.store import migrate
 from tests.fakes.model_server import FakeModelServer
-from tests.stack import API_KEY, Stack, TemporalDevServer
+from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -76,7 +77,7 @@ def stack(
     model_server: FakeModelServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    directory = tmp_path_factory.mktemp(f"stack-{backend}")
+    directory = traversable_dir(f"dma-stack-{backend}-")
     url, drop = new_database(backend, directory)
     # Few attempts keep retry tests short; a tiny continue-as-new threshold makes every multi-turn test cross runs.
     overrides = {"model_max_attempts": 3, "continue_as_new_after_turns": 2}
@@ -84,6 +85,7 @@ def stack(
     yield running
     running.stop()
     drop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

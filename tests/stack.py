@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import uuid
 from collections.abc import Coroutine
@@ -27,6 +28,13 @@ from workers.main import running_worker
 
 T = TypeVar("T")
 API_KEY = "test-key"
+
+
+def traversable_dir(prefix: str) -> Path:
+    """A fresh data dir that sandbox uids can traverse (pytest's own temp dirs are 0700, which sandboxes refuse)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o711)
+    return path
 
 
 def free_port() -> int:
@@ -75,6 +83,7 @@ class Stack:
     model_url: str
     data_dir: Path
     api_overrides: dict[str, Any] = field(default_factory=dict[str, Any])
+    worker_overrides: dict[str, Any] = field(default_factory=dict[str, Any])
     with_worker: bool = True
     task_queue: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:8]}")
     port: int = field(default_factory=free_port)
@@ -107,6 +116,7 @@ class Stack:
             data_dir=self.data_dir,
             anthropic_api_key="fake-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             anthropic_base_url=self.model_url,
+            **self.worker_overrides,
         )
 
     def worker_env(self) -> dict[str, str]:

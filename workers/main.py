@@ -14,6 +14,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
+from activities.sandboxes.manager import SandboxManager
+from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
 from dma.bus import Bus
 from dma.bus_factory import make_bus
@@ -29,11 +31,15 @@ logger = logging.getLogger(__name__)
 MAX_HEARTBEAT_THROTTLE = timedelta(milliseconds=400)
 
 
-def build_worker(client: Client, settings: WorkerSettings, db: Database, bus: Bus, clients: ModelClients) -> Worker:
-    """A worker serving the session task queue."""
-    model = ModelActivities(db, bus, clients, settings.model_max_tokens)
-    turns = TurnActivities(db, bus)
-    return Worker(
+def build_workers(
+    client: Client, settings: WorkerSettings, model: ModelActivities, turns: TurnActivities, tools: ToolActivities
+) -> list[Worker]:
+    """The shared session queue, and this host's own queue for the tools that run in its sandboxes."""
+    common = {
+        "max_heartbeat_throttle_interval": MAX_HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": MAX_HEARTBEAT_THROTTLE,
+    }
+    shared = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[SessionWorkflow],
@@ -43,21 +49,31 @@ def build_worker(client: Client, settings: WorkerSettings, db: Database, bus: Bu
             turns.resume_turn,
             turns.acknowledge_events,
             turns.record_tool_results,
+            turns.note_sandbox_reset,
+            tools.provision_sandbox,
+            tools.run_tool,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
-        max_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
-        default_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
         # pydantic is deterministic and heavy to re-import per workflow run; share it with the sandbox.
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "pydantic_core")
         ),
+        **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
     )
+    host = Worker(
+        client,
+        task_queue=tools.task_queue,
+        activities=[tools.run_tool, tools.destroy_sandbox],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
+    )
+    return [shared, host]
 
 
 @asynccontextmanager
 async def running_worker(
     settings: WorkerSettings, *, client: Client | None = None, db: Database | None = None, bus: Bus | None = None
-) -> AsyncGenerator[Worker, None]:
+) -> AsyncGenerator[list[Worker], None]:
     """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests)."""
     own_db = db or Database.connect(settings.resolved_database_url())
     own_bus = bus or make_bus(own_db.url, settings.data_dir)
@@ -66,11 +82,23 @@ async def running_worker(
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)
     key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
     clients = ModelClients(key, settings.anthropic_base_url)
-    worker = build_worker(temporal, settings, own_db, own_bus, clients)
+    manager = SandboxManager(
+        settings.data_dir,
+        backend=settings.sandbox_backend,
+        idle_timeout=settings.sandbox_idle_seconds,
+        docker_image=settings.sandbox_image,
+    )
+    model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens)
+    turns = TurnActivities(own_db, own_bus)
+    tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
+    workers = build_workers(temporal, settings, model, turns, tools)
+    reaper = tools.start_reaper()
     try:
-        async with worker:
-            yield worker
+        async with workers[0], workers[1]:
+            yield workers
     finally:
+        reaper.cancel()
+        await manager.close()
         await clients.close()
         if bus is None:
             await own_bus.close()

@@ -19,6 +19,7 @@ class SessionCarry(BaseModel):
     inbox: list[str] = Field(default_factory=list[str])
     interrupts: list[str] = Field(default_factory=list[str])
     turns: int = 0
+    sandbox: SandboxHandle | None = None
 
 
 class SessionStart(BaseModel):
@@ -28,6 +29,7 @@ class SessionStart(BaseModel):
     agent_id: str
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    sandbox: SandboxSpec | None = None
     carry: SessionCarry = Field(default_factory=SessionCarry)
 
 
@@ -116,7 +118,17 @@ class RecordResultsRequest(BaseModel):
     session_id: str
     step: int
     tool_uses: list[ToolUseRef]
-    reason: Literal["denied", "no_executor"]
+    reason: Literal["denied", "no_executor", "sandbox_unavailable"]
+    message: str | None = None
+
+
+class SandboxNotice(BaseModel):
+    """Record in the log that the session's sandbox host was lost and a new sandbox (empty workspace) replaced it."""
+
+    session_id: str
+    step: int
+    lost_host: str
+    new_host: str
 
 
 SandboxBackend = Literal["bwrap", "docker"]
@@ -167,3 +179,7 @@ class DestroyRequest(BaseModel):
     """Remove a session's sandbox and workspace (session deleted)."""
 
     session_id: str
+
+
+SessionCarry.model_rebuild()
+SessionStart.model_rebuild()

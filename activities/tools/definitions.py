@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+TOOLSET_TYPE = "agent_toolset_20260401"
 BUILTIN_TOOLS: dict[str, dict[str, Any]] = {
     "bash": {
         "description": "Run a shell command in the session's persistent bash shell (cwd and environment persist).",
@@ -82,3 +83,20 @@ def enabled_builtin_tools(toolset: dict[str, Any]) -> list[str]:
     default_enabled = bool(toolset.get("default_config", {}).get("enabled", True))
     overrides = {entry.get("name"): bool(entry.get("enabled", default_enabled)) for entry in toolset.get("configs", [])}
     return [name for name in BUILTIN_TOOLS if overrides.get(name, default_enabled)]
+
+
+def builtin_tool_config(tools: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The effective config of built-in tool ``name`` in an agent's ``tools``, or None when it is not enabled.
+
+    The config is the tool's ``configs`` entry (with its extras, e.g. web_fetch ``allowed_domains``), or ``{}`` when
+    the tool is enabled only through ``default_config``.
+    """
+    if name not in BUILTIN_TOOLS:
+        return None
+    for toolset in tools:
+        if toolset.get("type") != TOOLSET_TYPE or name not in enabled_builtin_tools(toolset):
+            continue
+        entries: list[dict[str, Any]] = toolset.get("configs") or []
+        found = next((entry for entry in entries if entry.get("name") == name), None)
+        return dict(found) if found is not None else {}
+    return None

@@ -72,7 +72,7 @@ def test_non_retryable_error_fails_at_once(client: anthropic.Anthropic) -> None:
     assert events[-1].stop_reason.type == "retries_exhausted"
 
 
-def test_tool_call_gets_an_error_result_and_the_loop_completes(client: anthropic.Anthropic) -> None:
+def test_tool_call_runs_in_the_sandbox_and_the_loop_completes(client: anthropic.Anthropic) -> None:
     agent = make_agent(client, tools=[{"type": "agent_toolset_20260401"}])
     session = make_session(client, agent=agent.id)
     client.beta.sessions.events.send(session.id, events=[user_message('[[tool:bash {"command": "echo hi"}]]')])
@@ -81,11 +81,12 @@ def test_tool_call_gets_an_error_result_and_the_loop_completes(client: anthropic
     use = events[kinds.index("agent.tool_use")]
     result = events[kinds.index("agent.tool_result")]
     assert use.name == "bash" and use.input == {"command": "echo hi"}
-    assert result.tool_use_id == use.id and result.is_error is True
+    assert result.tool_use_id == use.id and result.is_error is False, result.content[0].text
+    assert result.content[0].text.strip() == "hi"
     assert kinds.count("span.model_request_start") == 2
     assert events[-1].stop_reason.type == "end_turn"
     final = [e for e in events if e.type == "agent.message"][-1]
-    assert "Tool bash returned" in final.content[0].text
+    assert "Tool bash returned: hi" in final.content[0].text
 
 
 def test_thinking_is_signalled_and_kept_in_context(client: anthropic.Anthropic, model_server: FakeModelServer) -> None:

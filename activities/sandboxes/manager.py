@@ -1,0 +1,214 @@
+"""The host-local registry of session sandboxes (one ``SandboxManager`` per worker process).
+
+Sandboxes are created lazily on first use, stopped after ``idle_timeout`` without use (the workspace stays for the next
+start) and destroyed, workspace included, on request. Nothing here falls back to running commands unsandboxed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import DockerException, NotFound
+
+from activities.sandboxes import packages, workspace
+from activities.sandboxes.base import IsolationUnavailable, Sandbox, SandboxError, SandboxLimits
+from activities.sandboxes.bwrap import BwrapSandbox
+from activities.sandboxes.docker_backend import DockerSandbox
+from activities.sandboxes.docker_net import ensure_network
+from workflows.contracts import SandboxBackend, SandboxSpec
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_IMAGE = "dma-sandbox:latest"
+UID_BASE = 1_800_000_000
+UID_COUNT = 1_000_000
+
+
+@dataclass
+class _Entry:
+    sandbox: Sandbox
+    spec: SandboxSpec
+    last_used: float
+    busy: int = 0
+
+
+class SandboxManager:
+    """Keeps this host's per-session sandboxes."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        backend: SandboxBackend = "bwrap",
+        limits: SandboxLimits | None = None,
+        idle_timeout: float = 900.0,
+        docker_image: str = DEFAULT_IMAGE,
+        uid_base: int = UID_BASE,
+    ) -> None:
+        """Configure the manager; nothing touches the host until the first sandbox is needed.
+
+        Args:
+            data_dir: The worker's data dir; workspaces live in ``<data_dir>/sandboxes/<session_id>/workspace``.
+            backend: ``bwrap`` (default) or ``docker``.
+            limits: Resource limits of every sandbox.
+            idle_timeout: Seconds without use after which the reaper stops a sandbox (files are kept).
+            docker_image: Base image of the docker backend.
+            uid_base: First host uid handed to bwrap sandboxes when the worker runs as root (one uid per session).
+        """
+        self.backend: SandboxBackend = backend
+        self.limits = limits or SandboxLimits()
+        self.idle_timeout = idle_timeout
+        self._root = data_dir.resolve() / "sandboxes"
+        self._image = docker_image
+        self._uid_base = uid_base
+        self._entries: dict[str, _Entry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._uid_lock = asyncio.Lock()
+        self._docker: docker.DockerClient | None = None
+        self._network: str | None = None
+
+    def workspace(self, session_id: str) -> Path:
+        """The host directory of the session's workspace."""
+        return self._root / workspace.check_session_id(session_id) / "workspace"
+
+    def get(self, session_id: str) -> Sandbox | None:
+        """The session's sandbox if this host has one."""
+        entry = self._entries.get(session_id)
+        return entry.sandbox if entry else None
+
+    @asynccontextmanager
+    async def use(self, spec: SandboxSpec) -> AsyncGenerator[Sandbox, None]:
+        """The session's started sandbox, created if needed and protected from the idle reaper while in use."""
+        entry = await self._ensure(spec)
+        entry.busy += 1
+        try:
+            yield entry.sandbox
+        finally:
+            entry.busy -= 1
+            entry.last_used = time.monotonic()
+
+    async def ensure(self, spec: SandboxSpec) -> Sandbox:
+        """Create and start the session's sandbox if this host has none (idempotent)."""
+        return (await self._ensure(spec)).sandbox
+
+    async def _ensure(self, spec: SandboxSpec) -> _Entry:
+        sid = workspace.check_session_id(spec.session_id)
+        async with self._locks.setdefault(sid, asyncio.Lock()):
+            entry = self._entries.get(sid)
+            if entry is None:
+                entry = _Entry(await self._build(spec), spec, time.monotonic())
+                self._entries[sid] = entry
+            entry.last_used = time.monotonic()
+            await entry.sandbox.start()
+            return entry
+
+    async def _build(self, spec: SandboxSpec) -> Sandbox:
+        etc_dir = await asyncio.to_thread(workspace.prepare_root, self._root)
+        session_dir = self._root / spec.session_id
+        if self.backend == "bwrap":
+            return await self._build_bwrap(spec, session_dir, etc_dir)
+        client = await self._docker_client()
+        image = await asyncio.to_thread(packages.image_for, client, self._image, spec.packages)
+        network = None
+        if spec.networking == "unrestricted":
+            network = self._network = self._network or await asyncio.to_thread(ensure_network, client)
+        owner = workspace.DOCKER_SANDBOX_UID if os.geteuid() == 0 else None
+        ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, owner)
+        return DockerSandbox(client, spec.session_id, ws, self.limits, image, network)
+
+    async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path, etc_dir: Path) -> Sandbox:
+        wanted = packages.wanted(spec.packages)
+        if wanted:
+            raise SandboxError(
+                f"environment packages ({', '.join(sorted(wanted))}) cannot be installed: the bwrap sandbox backend "
+                "has no network access; use the docker sandbox backend for environments with packages"
+            )
+        host_uid: int | None = None
+        if os.geteuid() == 0:
+            await asyncio.to_thread(session_dir.mkdir, 0o711, False, True)
+            async with self._uid_lock:
+                host_uid = await asyncio.to_thread(
+                    workspace.allocate_uid, self._root, session_dir, self._uid_base, UID_COUNT
+                )
+        ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, host_uid)
+        if host_uid is not None:
+            await asyncio.to_thread(workspace.check_reachable, ws, host_uid)
+        else:
+            logger.warning("worker is not root: bwrap sandboxes share the worker's uid and process budget")
+        return BwrapSandbox(spec.session_id, ws, etc_dir, self.limits, host_uid)
+
+    async def _docker_client(self) -> docker.DockerClient:
+        if self._docker is None:
+
+            def connect() -> docker.DockerClient:
+                client = docker.from_env()
+                api: Any = client.api
+                api.ping()
+                return client
+
+            try:
+                self._docker = await asyncio.to_thread(connect)
+            except DockerException as err:
+                raise IsolationUnavailable(f"the docker sandbox backend cannot reach a Docker engine: {err}") from err
+        return self._docker
+
+    async def stop(self, session_id: str) -> None:
+        """Stop the session's sandbox; its workspace stays for the next use."""
+        entry = self._entries.pop(session_id, None)
+        if entry is not None:
+            await entry.sandbox.stop()
+
+    async def destroy(self, session_id: str) -> None:
+        """Stop the session's sandbox and remove its workspace (idempotent; works after a worker restart too)."""
+        sid = workspace.check_session_id(session_id)
+        async with self._locks.setdefault(sid, asyncio.Lock()):
+            entry = self._entries.pop(sid, None)
+            if entry is not None:
+                await entry.sandbox.destroy()
+            if self.backend == "docker":
+                await self._remove_stray_container(sid)
+            await asyncio.to_thread(workspace.remove_session, self._root / sid)
+        self._locks.pop(sid, None)
+
+    async def _remove_stray_container(self, session_id: str) -> None:
+        client = await self._docker_client()
+
+        def remove() -> None:
+            with suppress(NotFound):
+                client.containers.get(f"dma-sbx-{session_id}").remove(force=True)
+
+        await asyncio.to_thread(remove)
+
+    async def reap_idle(self) -> list[str]:
+        """Stop every sandbox unused for ``idle_timeout`` seconds; returns their session ids."""
+        now = time.monotonic()
+        idle = [sid for sid, e in self._entries.items() if not e.busy and now - e.last_used >= self.idle_timeout]
+        for sid in idle:
+            with suppress(SandboxError, DockerException, OSError):
+                await self.stop(sid)
+        return idle
+
+    async def run_reaper(self, every: float = 30.0) -> None:
+        """Reap idle sandboxes forever (run it as a task; cancel it on shutdown)."""
+        while True:
+            await asyncio.sleep(every)
+            stopped = await self.reap_idle()
+            if stopped:
+                logger.info("stopped %s idle sandbox(es): %s", len(stopped), stopped)
+
+    async def close(self) -> None:
+        """Stop every sandbox of this host (worker shutdown); workspaces stay."""
+        for sid in list(self._entries):
+            with suppress(SandboxError, DockerException, OSError):
+                await self.stop(sid)
+        if self._docker is not None:
+            await asyncio.to_thread(self._docker.close)
+            self._docker = None

@@ -1,0 +1,154 @@
+"""Temporal activities of the built-in toolset: provision a sandbox, run one tool call, destroy a sandbox.
+
+``provision_sandbox`` runs on the shared queue and pins the session to this host by returning this host's own queue
+(``sandbox@<host_id>``); the workflow then sends ``run_tool`` and ``destroy_sandbox`` there. ``run_tool`` reads the
+call's input from the event log and writes ``agent.tool_result`` under a deterministic id, so a retried attempt finds
+the recorded result and returns it instead of running the tool a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.heartbeat import heartbeating
+from activities.sandboxes.base import SandboxError
+from activities.sandboxes.manager import SandboxManager
+from activities.tools.definitions import builtin_tool_config
+from activities.tools.environment import SelfHostedEnvironment, spec_from_environment
+from activities.tools.outcome import ToolOutcome
+from activities.tools.runner import ToolRunner
+from activities.tools.web_fetch import WebFetcher
+from activities.tools.web_search import SearchBackend
+from dma.bus import Bus, BusMessage
+from dma.ids import event_id
+from dma.settings import WorkerSettings
+from dma.store import events as log
+from dma.store.engine import Database
+from dma.store.events import NewEvent
+from dma.store.tables import Session, SessionEvent
+from workflows.contracts import DestroyRequest, ProvisionRequest, SandboxHandle, ToolCallReply, ToolCallRequest
+
+SANDBOX_QUEUE_PREFIX = "sandbox@"
+
+
+class ToolActivities:
+    """Tool activities; the worker builds one instance per process around its ``SandboxManager``."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        manager: SandboxManager,
+        settings: WorkerSettings,
+        web_fetcher: WebFetcher | None = None,
+        search_backend: SearchBackend | None = None,
+        *,
+        host_id: str | None = None,
+        task_queue: str | None = None,
+    ) -> None:
+        """Wire the activities.
+
+        Args:
+            db: The event store.
+            bus: Doorbells for SSE readers.
+            manager: This host's sandboxes.
+            settings: Worker settings (``host_name`` is the default host id).
+            web_fetcher: Fetcher for ``web_fetch`` (a default one when None).
+            search_backend: Backend for ``web_search`` (None: the tool answers with an error result).
+            host_id: This host's id (defaults to ``settings.host_name``).
+            task_queue: This host's own queue (defaults to ``sandbox@<host_id>``).
+        """
+        self._db = db
+        self._bus = bus
+        self._manager = manager
+        self._runner = ToolRunner(manager, web_fetcher, search_backend)
+        self.host_id = host_id or settings.host_name
+        if not self.host_id:
+            raise ValueError("ToolActivities needs a host id (WorkerSettings.host_name or host_id=)")
+        self.task_queue = task_queue or f"{SANDBOX_QUEUE_PREFIX}{self.host_id}"
+
+    def start_reaper(self, every: float = 30.0) -> asyncio.Task[None]:
+        """Start the task that stops idle sandboxes; cancel it on shutdown."""
+        return asyncio.create_task(self._manager.run_reaper(every), name="sandbox-reaper")
+
+    @activity.defn(name="provision_sandbox")
+    async def provision_sandbox(self, req: ProvisionRequest) -> SandboxHandle:
+        """Create (idempotently) the session's sandbox on this host and say which queue reaches it."""
+        try:
+            async with heartbeating():
+                await self._manager.ensure(req.spec)
+        except SandboxError as err:
+            raise ApplicationError(str(err), type="sandbox_unavailable", non_retryable=True) from err
+        return SandboxHandle(
+            session_id=req.spec.session_id,
+            host=self.host_id,
+            task_queue=self.task_queue,
+            backend=self._manager.backend,
+            generation=req.generation,
+        )
+
+    @activity.defn(name="destroy_sandbox")
+    async def destroy_sandbox(self, req: DestroyRequest) -> None:
+        """Remove the session's sandbox and workspace from this host (idempotent)."""
+        async with heartbeating():
+            await self._manager.destroy(req.session_id)
+
+    @activity.defn(name="run_tool")
+    async def run_tool(self, req: ToolCallRequest) -> ToolCallReply:
+        """Run one built-in tool call and record its ``agent.tool_result``; exactly once per call id."""
+        sid, step, use = req.session_id, req.step, req.tool_use
+        result_id = event_id(sid, step, f"result:{use.event_id}")
+        session, call, recorded = await self._load(sid, use.event_id, result_id)
+        if recorded is not None:
+            return ToolCallReply(is_error=bool(recorded.body.get("is_error")))
+        if session is None:
+            raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
+        if call is None:
+            raise ApplicationError(f"tool use {use.event_id} is not in the log", type="tool_use_missing")
+        outcome = await self._outcome(session, use.kind, use.name, call)
+        await self._record(sid, step, result_id, use.event_id, outcome)
+        return ToolCallReply(is_error=outcome.is_error)
+
+    async def _load(
+        self, sid: str, use_id: str, result_id: str
+    ) -> tuple[Session | None, SessionEvent | None, SessionEvent | None]:
+        async with self._db.read() as db:
+            session = await db.get(Session, sid)
+            rows = await db.exec(select(SessionEvent).where(col(SessionEvent.id).in_([use_id, result_id])))
+            by_id = {row.id: row for row in rows.all() if row.session_id == sid}
+        return session, by_id.get(use_id), by_id.get(result_id)
+
+    async def _outcome(self, session: Session, kind: str, name: str, call: SessionEvent) -> ToolOutcome:
+        if kind != "builtin":
+            return ToolOutcome.error(f"{name} is not a built-in tool; this server cannot run it here")
+        tools: list[dict[str, Any]] = (session.agent or {}).get("tools") or []
+        config = builtin_tool_config(tools, name)
+        if config is None:
+            return ToolOutcome.error(f"Tool {name} is not enabled for this agent")
+        try:
+            spec = spec_from_environment(session.id, session.environment_config)
+        except SelfHostedEnvironment:
+            return ToolOutcome.error(f"{name} runs on the client in a self_hosted environment, not on this server")
+        raw: dict[str, Any] = call.body.get("input") or {}
+        # Cancellation (an interrupt) reaches us through the heartbeat; the sandbox layer kills what the call started.
+        async with heartbeating():
+            return await self._runner.run(name, raw, config, spec)
+
+    async def _record(self, sid: str, step: int, result_id: str, use_id: str, outcome: ToolOutcome) -> None:
+        body: dict[str, Any] = {
+            "tool_use_id": use_id,
+            "content": [{"type": "text", "text": outcome.text_for_model}],
+            "is_error": outcome.is_error,
+        }
+        extra = {"full_text": outcome.full_text} if outcome.truncated else None
+        async with self._db.write() as db:
+            session = await log.lock_session(db, sid)
+            if session is None:
+                return
+            await log.append(db, session, [NewEvent(result_id, "agent.tool_result", body, step, extra)])
+        self._bus.publish(BusMessage(sid, "doorbell"))

@@ -1,0 +1,3 @@
+from tests.sandboxes.fixtures import call, manager, session_id
+
+__all__ = ["call", "manager", "session_id"]
