@@ -149,9 +149,14 @@ class TurnActivities:
     @activity.defn(name="note_sandbox_reset")
     async def note_sandbox_reset(self, notice: SandboxNotice) -> None:
         """Say in the log that the sandbox moved to a new host with an empty workspace (the session goes on)."""
+        outcome = (
+            "The workspace was restored from shared storage."
+            if notice.workspace_restored
+            else "The workspace was reset: files written earlier in this session are gone."
+        )
         message = (
             f"The sandbox host {notice.lost_host!r} stopped responding; a new sandbox was provisioned on "
-            f"{notice.new_host!r}. The workspace was reset: files written earlier in this session are gone."
+            f"{notice.new_host!r}. {outcome}"
         )
         async with self._db.write() as db:
             session = await log.lock_session(db, notice.session_id)

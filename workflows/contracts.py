@@ -129,6 +129,7 @@ class SandboxNotice(BaseModel):
     step: int
     lost_host: str
     new_host: str
+    workspace_restored: bool = False
 
 
 SandboxBackend = Literal["bwrap", "docker"]
@@ -151,6 +152,7 @@ class SandboxHandle(BaseModel):
     task_queue: str
     backend: SandboxBackend
     generation: int = 1
+    workspace_restored: bool = False
 
 
 class ProvisionRequest(BaseModel):

@@ -306,6 +306,7 @@ class SessionWorkflow:
             step=self._next_step(),
             lost_host=lost.host if lost else "",
             new_host=handle.host,
+            workspace_restored=handle.workspace_restored,
         )
         await self._bookkeeping("note_sandbox_reset", notice)
 

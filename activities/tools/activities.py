@@ -79,6 +79,9 @@ class ToolActivities:
     @activity.defn(name="provision_sandbox")
     async def provision_sandbox(self, req: ProvisionRequest) -> SandboxHandle:
         """Create (idempotently) the session's sandbox on this host and say which queue reaches it."""
+        workspace = self._manager.workspace(req.spec.session_id)
+        # Files already there (a host sharing the data dir, or a restarted worker) mean the workspace survived.
+        restored = await asyncio.to_thread(lambda: workspace.is_dir() and any(workspace.iterdir()))
         try:
             async with heartbeating():
                 await self._manager.ensure(req.spec)
@@ -90,6 +93,7 @@ class ToolActivities:
             task_queue=self.task_queue,
             backend=self._manager.backend,
             generation=req.generation,
+            workspace_restored=restored,
         )
 
     @activity.defn(name="destroy_sandbox")

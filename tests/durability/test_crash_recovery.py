@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
-import pytest
 
 from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_session, until_idle, user_message, wait_for_idle_events
 from tests.processes import DmaProcess
-from tests.stack import API_KEY, Stack, TemporalDevServer, free_port, traversable_dir
-
-
-@pytest.fixture
-def api_only(stack: Stack, temporal_server: TemporalDevServer, model_server: FakeModelServer) -> Iterator[Stack]:
-    """An API on the suite's database whose task queue only subprocess workers serve."""
-    directory = traversable_dir("dma-api-only-")
-    running = Stack(stack.database_url, temporal_server.address, model_server.url, directory, with_worker=False).start()
-    yield running
-    running.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+from tests.stack import API_KEY, Stack, free_port
 
 
 def requests_for(model_server: FakeModelServer, token: str) -> int:
