@@ -1,0 +1,93 @@
+"""Records workflow histories of representative sessions into ``histories/`` for the replay test.
+
+Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py``) only when a workflow change is meant
+to be incompatible *and* old histories no longer matter; otherwise guard the change with ``workflow.patched`` and
+keep the old histories, which is the point of the replay test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import anthropic
+
+from dma.store import migrate
+from dma.temporal import connect_client
+from tests.fakes.model_server import FakeModelServer
+from tests.helpers import make_agent, make_session, user_message, wait_for_idle_events
+from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
+
+HERE = Path(__file__).parent / "histories"
+ASK = [{"type": "agent_toolset_20260401", "default_config": {"permission_policy": {"type": "always_ask"}}}]
+TOOLSET = [{"type": "agent_toolset_20260401"}]
+
+
+def scenario_sessions(client: anthropic.Anthropic) -> dict[str, str]:
+    sessions: dict[str, str] = {}
+    plain = make_session(client)
+    for text in ("one", "two", "three"):
+        client.beta.sessions.events.send(plain.id, events=[user_message(text)])
+        wait_for_idle_events(client, plain.id, ["one", "two", "three"].index(text) + 1)
+    sessions["plain_turns_and_continue_as_new"] = plain.id
+    tools = make_session(client, agent=make_agent(client, tools=TOOLSET).id)
+    client.beta.sessions.events.send(tools.id, events=[user_message('[[tool:bash {"command": "echo hi"}]]')])
+    wait_for_idle_events(client, tools.id, 1)
+    sessions["tool_turn"] = tools.id
+    ask = make_session(client, agent=make_agent(client, tools=ASK).id)
+    client.beta.sessions.events.send(ask.id, events=[user_message('[[tool:bash {"command": "ls"}]]')])
+    use = _wait_for_use(client, ask.id)
+    confirm: Any = {"type": "user.tool_confirmation", "tool_use_id": use, "result": "deny", "deny_message": "no"}
+    client.beta.sessions.events.send(ask.id, events=[confirm])
+    wait_for_idle_events(client, ask.id, 1)
+    sessions["confirmation_denied"] = ask.id
+    interrupted = make_session(client)
+    client.beta.sessions.events.send(interrupted.id, events=[user_message("[[slow:5]] long")])
+    time.sleep(1.5)
+    client.beta.sessions.events.send(interrupted.id, events=[{"type": "user.interrupt"}])
+    wait_for_idle_events(client, interrupted.id, 1)
+    sessions["interrupt"] = interrupted.id
+    failing = make_session(client)
+    client.beta.sessions.events.send(failing.id, events=[user_message("[[error:400]] nope")])
+    wait_for_idle_events(client, failing.id, 1)
+    sessions["model_error"] = failing.id
+    return sessions
+
+
+def _wait_for_use(client: anthropic.Anthropic, session_id: str) -> str:
+    while True:
+        events = list(client.beta.sessions.events.list(session_id))
+        if events and events[-1].type == "session.status_idle":
+            return next(e.id for e in events if e.type == "agent.tool_use")
+        time.sleep(0.05)
+
+
+async def dump(stack: Stack, sessions: dict[str, str]) -> None:
+    temporal = await connect_client(stack.temporal_address, "default")
+    for name, session_id in sessions.items():
+        history = await temporal.get_workflow_handle(session_id).fetch_history()
+        (HERE / f"{name}.json").write_text(history.to_json())
+
+
+def main() -> None:
+    directory = traversable_dir("dma-histories-")
+    temporal = TemporalDevServer(directory)
+    temporal.start()
+    with FakeModelServer() as model:
+        url = f"sqlite+aiosqlite:///{directory / 'dma.db'}"
+        migrate.upgrade(url)
+        overrides = {"continue_as_new_after_turns": 2, "model_max_attempts": 2}
+        stack = Stack(url, temporal.address, model.url, directory, api_overrides=overrides).start()
+        try:
+            client = anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url)
+            sessions = scenario_sessions(client)
+            asyncio.run(dump(stack, sessions))
+        finally:
+            stack.stop()
+            temporal.stop()
+
+
+if __name__ == "__main__":
+    main()
