@@ -3,54 +3,33 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
 from workflows.contracts import (
     Answer,
     Delivery,
-    DestroyRequest,
     FinishTurnRequest,
     ModelStepReply,
     ModelStepRequest,
-    ProvisionRequest,
-    RecordResultsRequest,
     ResumeRequest,
-    SandboxHandle,
-    SandboxNotice,
-    SandboxSpec,
     SessionCarry,
     SessionStart,
     Shutdown,
     StopReason,
-    ToolCallReply,
-    ToolCallRequest,
     ToolUseRef,
 )
-
-ResultReason = Literal["denied", "no_executor", "sandbox_unavailable"]
+from workflows.session_base import HEARTBEAT_TIMEOUT, Interrupted
+from workflows.session_tools import SandboxedTools
 
 AGENT_ID = SearchAttributeKey.for_keyword("AgentId")
 SESSION_STATUS = SearchAttributeKey.for_keyword("SessionStatus")
 
 MODEL_STEP_TIMEOUT = timedelta(minutes=10)
-# A killed worker is noticed after this long without a heartbeat; activities heartbeat several times a second.
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-TOOLS_TIMEOUT = timedelta(minutes=15)
-# A sandbox host that does not pick up its queue within this long is taken for gone (DESIGN.md §5).
-SANDBOX_SCHEDULE_TO_START = timedelta(seconds=10)
-TOOL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
-PROVISION_TIMEOUT = timedelta(minutes=5)
-PROVISION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
-MAX_SANDBOX_REPLACEMENTS = 2
-# Tools that need no sandbox run on the shared queue, on any worker.
-WORKER_TOOLS = frozenset({"web_fetch", "web_search"})
-BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 
 
 def model_retry(max_attempts: int) -> RetryPolicy:
@@ -68,12 +47,8 @@ def status_attributes(agent_id: str, status: str) -> TypedSearchAttributes:
     return TypedSearchAttributes([SearchAttributePair(AGENT_ID, agent_id), SearchAttributePair(SESSION_STATUS, status)])
 
 
-class Interrupted(Exception):
-    """The turn was cut short by ``user.interrupt`` (or the session is going away)."""
-
-
 @workflow.defn
-class SessionWorkflow:
+class SessionWorkflow(SandboxedTools):
     """Waits for user messages and runs one turn per batch: model → tools → model … until the model ends the turn.
 
     Blocking tool calls (``always_ask`` confirmations, custom tools) park the turn at ``requires_action`` until every
@@ -220,116 +195,6 @@ class SessionWorkflow:
                 return [self._answers[i] for i in pending]
             await self._finish("requires_action", processed=fresh, blocking=remaining)
 
-    async def _run_tools(self, uses: list[ToolUseRef], cut_off: list[ToolUseRef]) -> None:
-        """Run the calls concurrently: sandbox tools on the host that owns the sandbox, web tools anywhere.
-
-        A host that stopped serving its queue (schedule-to-start timeout) is replaced by a new sandbox elsewhere,
-        which the log records, and the lost calls run again there.
-        """
-        step = self._next_step()
-        pending = list(uses)
-        for _ in range(MAX_SANDBOX_REPLACEMENTS + 1):
-            if any(use.name not in WORKER_TOOLS for use in pending) and not await self._ensure_sandbox(pending):
-                return
-            lost = await self._run_batch(pending, step, cut_off)
-            if not lost:
-                return
-            await self._replace_sandbox()
-            pending = lost
-        await self._record_results(pending, "sandbox_unavailable", "the sandbox host kept disappearing")
-
-    async def _run_batch(self, uses: list[ToolUseRef], step: int, cut_off: list[ToolUseRef]) -> list[ToolUseRef]:
-        """Run one round of calls; returns the calls whose host was lost."""
-        handles = [(use, self._start_tool(use, step)) for use in uses]
-        await workflow.wait_condition(lambda: all(h.done() for _, h in handles) or bool(self._carry.interrupts))
-        for _, handle in handles:
-            if not handle.done():
-                handle.cancel()
-        lost: list[ToolUseRef] = []
-        cancelled: list[str] = []
-        for use, handle in handles:
-            try:
-                await handle
-            except ActivityError as err:
-                if isinstance(err.cause, CancelledError):
-                    cancelled.append(use.event_id)
-                elif isinstance(err.cause, TimeoutError) and use.name not in WORKER_TOOLS:
-                    lost.append(use)
-                else:
-                    await self._record_results([use], "sandbox_unavailable", str(err.cause or err))
-        if self._carry.interrupts:
-            raise Interrupted(cancelled + [use.event_id for use in lost + cut_off])
-        return lost
-
-    def _start_tool(self, use: ToolUseRef, step: int) -> workflow.ActivityHandle[ToolCallReply]:
-        sandbox = self._carry.sandbox if use.name not in WORKER_TOOLS else None
-        return workflow.start_activity(
-            "run_tool",
-            ToolCallRequest(session_id=self._start.session_id, step=step, tool_use=use, handle=sandbox),
-            result_type=ToolCallReply,
-            task_queue=sandbox.task_queue if sandbox is not None else None,
-            schedule_to_start_timeout=SANDBOX_SCHEDULE_TO_START if sandbox is not None else None,
-            start_to_close_timeout=TOOLS_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=TOOL_RETRY,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-
-    async def _ensure_sandbox(self, uses: list[ToolUseRef]) -> bool:
-        """Provision the session's sandbox on some worker host, once; False (calls answered) if that fails."""
-        if self._carry.sandbox is not None:
-            return True
-        try:
-            self._carry.sandbox = await self._provision(generation=1)
-        except ActivityError as err:
-            await self._record_results(uses, "sandbox_unavailable", str(err.cause or err))
-            return False
-        return True
-
-    async def _provision(self, generation: int) -> SandboxHandle:
-        return await workflow.execute_activity(
-            "provision_sandbox",
-            ProvisionRequest(spec=self._sandbox_spec(), generation=generation),
-            result_type=SandboxHandle,
-            start_to_close_timeout=PROVISION_TIMEOUT,
-            heartbeat_timeout=PROVISION_TIMEOUT,
-            retry_policy=PROVISION_RETRY,
-        )
-
-    async def _replace_sandbox(self) -> None:
-        lost = self._carry.sandbox
-        self._carry.sandbox = None
-        handle = await self._provision(generation=(lost.generation + 1) if lost else 1)
-        self._carry.sandbox = handle
-        notice = SandboxNotice(
-            session_id=self._start.session_id,
-            step=self._next_step(),
-            lost_host=lost.host if lost else "",
-            new_host=handle.host,
-            workspace_restored=handle.workspace_restored,
-        )
-        await self._bookkeeping("note_sandbox_reset", notice)
-
-    def _sandbox_spec(self) -> SandboxSpec:
-        return self._start.sandbox or SandboxSpec(session_id=self._start.session_id)
-
-    async def _destroy_sandbox(self) -> None:
-        """Best effort: a deleted session's workspace goes with it (a lost host took it already)."""
-        sandbox = self._carry.sandbox
-        if sandbox is None:
-            return
-        try:
-            await workflow.execute_activity(
-                "destroy_sandbox",
-                DestroyRequest(session_id=self._start.session_id),
-                task_queue=sandbox.task_queue,
-                schedule_to_start_timeout=SANDBOX_SCHEDULE_TO_START,
-                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        except ActivityError:
-            workflow.logger.warning("could not destroy the sandbox of session %s", self._start.session_id)
-
     # --- activities -----------------------------------------------------------------------------------------
 
     async def _cancellable(self, activity: str, arg: Any, result_type: type[Any], **options: Any) -> Any:
@@ -350,17 +215,6 @@ class SessionWorkflow:
             if isinstance(err.cause, CancelledError):
                 return None
             raise
-
-    async def _bookkeeping(self, activity: str, arg: Any) -> None:
-        await workflow.execute_activity(
-            activity, arg, start_to_close_timeout=BOOKKEEPING_TIMEOUT, retry_policy=BOOKKEEPING_RETRY
-        )
-
-    async def _record_results(self, uses: list[ToolUseRef], reason: ResultReason, message: str | None = None) -> None:
-        request = RecordResultsRequest(
-            session_id=self._start.session_id, step=self._next_step(), tool_uses=uses, reason=reason, message=message
-        )
-        await self._bookkeeping("record_tool_results", request)
 
     async def _finish(
         self,
@@ -397,19 +251,11 @@ class SessionWorkflow:
 
     # --- small state helpers --------------------------------------------------------------------------------
 
-    def _take_interrupts(self) -> list[str]:
-        taken, self._carry.interrupts = self._carry.interrupts, []
-        return taken
-
     def _should_continue_as_new(self, turns_this_run: int) -> bool:
         if self._closing is not None:
             return False
         suggested = workflow.info().is_continue_as_new_suggested()
         return suggested or turns_this_run >= self._start.continue_as_new_after_turns
-
-    def _next_step(self) -> int:
-        self._carry.step += 1
-        return self._carry.step
 
     def _set_status(self, status: str) -> None:
         if status != self._status:
