@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from dma.clock import as_utc
 from dma.ids import event_id
 from dma.store.events import NewEvent
 from dma.store.tables import Session
@@ -31,6 +33,21 @@ def add_usage(session: Session, request_usage: dict[str, int]) -> None:
     )
     usage["cache_creation"] = creation
     session.usage = usage
+
+
+def start_running(session: Session, now: datetime) -> None:
+    """The session goes running: start counting active time (once per stretch)."""
+    session.status = "running"
+    if session.running_since is None:
+        session.running_since = now
+
+
+def stop_running(session: Session, now: datetime) -> None:
+    """The session goes idle: add the stretch to ``active_seconds``."""
+    session.status = "idle"
+    if session.running_since is not None:
+        session.active_seconds += max(0.0, (now - as_utc(session.running_since)).total_seconds())
+        session.running_since = None
 
 
 def turn_end_events(session: Session, step: int, stop_reason: dict[str, Any]) -> list[NewEvent]:

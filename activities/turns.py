@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities.events import error_event, turn_end_events
+from activities.events import error_event, start_running, stop_running, turn_end_events
 from activities.permissions import denial_text
 from dma.bus import Bus, BusMessage
 from dma.clock import utcnow
@@ -75,7 +75,7 @@ class TurnActivities:
                 stop["event_ids"] = request.blocking_ids
             new.extend(turn_end_events(session, step, stop))
             await log.append(db, session, new, now)
-            session.status = "idle"
+            stop_running(session, now)
             db.add(session)
         self._ring(sid)
 
@@ -92,7 +92,7 @@ class TurnActivities:
             new = [NewEvent(event_id(sid, step, "running"), "session.status_running", {}, step)]
             new.extend(await self._denials(db, sid, step, request.answer_ids))
             await log.append(db, session, new, now)
-            session.status = "running"
+            start_running(session, now)
             db.add(session)
         self._ring(sid)
 

@@ -94,6 +94,20 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return run_dev(api, WorkerSettings(), key, args.temporal_port, args.ui_port)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``dma bench``: runs ``bench/`` of the source checkout, which the installed package does not contain."""
+    import importlib
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").is_file():
+        print(f"dma bench needs a source checkout: no bench/ in {root}", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    bench = importlib.import_module("bench.__main__")
+    return int(bench.main(args.bench_args))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dma`` console script."""
     parser = argparse.ArgumentParser(prog="dma", description="Durable Managed Agents")
@@ -111,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     api.set_defaults(run=cmd_api)
     commands.add_parser("worker", help="run a worker").set_defaults(run=cmd_worker)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
-    args = parser.parse_args(argv)
+    # ``dma bench --help`` is the benchmark's own help: its options pass through untouched.
+    bench = commands.add_parser("bench", help="measure latency, throughput and idle cost", add_help=False)
+    bench.set_defaults(run=cmd_bench)
+    args, rest = parser.parse_known_args(argv)
+    if args.run is not cmd_bench and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.bench_args = rest
     return int(args.run(args))
 
 

@@ -10,7 +10,8 @@ from temporalio.common import RetryPolicy
 
 from workflows.contracts import RecordResultsRequest, SessionCarry, SessionStart, ToolUseRef
 
-BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+# Bookkeeping writes take milliseconds; a short limit means a worker dying mid-write is noticed quickly.
+BOOKKEEPING_TIMEOUT = timedelta(seconds=10)
 BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # A killed worker is noticed after this long without a heartbeat; activities heartbeat several times a second.
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)

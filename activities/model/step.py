@@ -13,7 +13,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.events import add_usage, error_event, status_event, turn_end_events
+from activities.events import add_usage, error_event, start_running, status_event, stop_running, turn_end_events
 from activities.heartbeat import heartbeating
 from activities.model.anthropic_stream import stream_messages
 from activities.model.context import TOOL_USE_TYPES, build_messages, build_tools, tool_kind
@@ -138,7 +138,7 @@ class ModelActivities:
             span_id = event_id(sid, step, f"span@{attempt}")
             new.append(NewEvent(span_id, "span.model_request_start", {}, step, {"attempt": attempt}))
             await log.append(db, session, new, now)
-            session.status = "running"
+            start_running(session, now)
             db.add(session)
             agent = dict(session.agent)
             history = await log.visible_in_order(db, sid)
@@ -197,7 +197,7 @@ class ModelActivities:
             add_usage(session, usage)
             if finished:
                 new.extend(turn_end_events(session, step, _stop_reason(result.stop_reason)))
-                session.status = "idle"
+                stop_running(session, utcnow())
             await log.append(db, session, new)
             db.add(session)
         self._ring(sid)

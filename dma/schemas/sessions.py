@@ -99,8 +99,9 @@ def merge_metadata(current: dict[str, str], changes: dict[str, str | None]) -> d
 
 def _stats(row: Session, now: datetime) -> dict[str, float]:
     end = as_utc(row.archived_at) if row.archived_at is not None else now
+    running = (now - as_utc(row.running_since)).total_seconds() if row.running_since is not None else 0.0
     return {
-        "active_seconds": round(row.active_seconds, 3),
+        "active_seconds": round(row.active_seconds + max(0.0, running), 3),
         "duration_seconds": round(max(0.0, (end - as_utc(row.created_at)).total_seconds()), 3),
     }
 

@@ -89,6 +89,8 @@ class Session(SQLModel, table=True):
     # Next value of SessionEvent.seq; bumped under a row lock so commit order equals stream order.
     event_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     active_seconds: float = 0.0
+    # When the current stretch of running began (null while idle); closed into active_seconds at each idle.
+    running_since: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts(index=True)
     updated_at: datetime = _ts()
     archived_at: datetime | None = _ts(nullable=True)

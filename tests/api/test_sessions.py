@@ -65,7 +65,10 @@ def test_send_and_stream_a_turn(client: anthropic.Anthropic) -> None:
     assert events[3].content[0].text == "You said: hi"
     assert events[4].model_request_start_id == events[2].id
     assert events[-1].stop_reason.type == "end_turn"
-    assert client.beta.sessions.retrieve(session.id).status == "idle"
+    after = client.beta.sessions.retrieve(session.id)
+    assert after.status == "idle"
+    assert after.stats.active_seconds is not None and 0 < after.stats.active_seconds < 10
+    assert after.stats.duration_seconds is not None and after.stats.duration_seconds >= after.stats.active_seconds
 
 
 def test_stream_with_deltas(client: anthropic.Anthropic) -> None:

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: de059b57d040
+Revision ID: 47b50e64ca3a
 Revises: 
-Create Date: 2026-11-21 07:36:25.012456
+Create Date: 2026-11-21 08:16:13.945203
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = 'de059b57d040'
+revision: str = '47b50e64ca3a'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -99,6 +99,7 @@ def upgrade() -> None:
     sa.Column('budget', sa.JSON(), nullable=True),
     sa.Column('event_seq', sa.BigInteger(), nullable=False),
     sa.Column('active_seconds', sa.Float(), nullable=False),
+    sa.Column('running_since', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True),
