@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dma.bus import Bus, BusMessage
 from dma.clock import as_utc
 from dma.ids import event_id
+from dma.store import events as log
+from dma.store.engine import Database
 from dma.store.events import NewEvent
 from dma.store.tables import Session
 
@@ -57,3 +65,30 @@ def turn_end_events(session: Session, step: int, stop_reason: dict[str, Any]) ->
         NewEvent(event_id(session.id, step, "usage"), "session.usage", {"usage": usage}, step),
         NewEvent(event_id(session.id, step, "idle"), "session.status_idle", {"stop_reason": stop_reason}, step),
     ]
+
+
+@dataclass(frozen=True)
+class Locked:
+    """A session row locked in an open write transaction."""
+
+    db: AsyncSession
+    session: Session
+
+
+class EventWriter:
+    """Writes a session's events under its row lock, then rings the SSE doorbell once they are committed."""
+
+    def __init__(self, db: Database, bus: Bus) -> None:
+        self._db = db
+        self._bus = bus
+
+    @asynccontextmanager
+    async def locked(self, session_id: str) -> AsyncGenerator[Locked | None, None]:
+        """The locked session (None when it was deleted); the transaction commits when the block ends."""
+        async with self._db.write() as db:
+            session = await log.lock_session(db, session_id)
+            yield None if session is None else Locked(db, session)
+            if session is not None:
+                db.add(session)
+        if session is not None:
+            self._bus.publish(BusMessage(session_id, "doorbell"))

@@ -53,3 +53,11 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest("page is not a cursor this server issued")
     return value  # pyright: ignore[reportUnknownVariableType] - checked to be a dict just above
+
+
+def page_limit(request: Request, default: int, maximum: int) -> int:
+    """The ``limit`` query parameter, checked to be an integer from 1 to ``maximum``."""
+    raw = request.query_params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise InvalidRequest(f"limit must be an integer from 1 to {maximum}, got {raw[:32]!r}")
+    return int(raw)

@@ -13,7 +13,15 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.events import add_usage, error_event, start_running, status_event, stop_running, turn_end_events
+from activities.events import (
+    EventWriter,
+    add_usage,
+    error_event,
+    start_running,
+    status_event,
+    stop_running,
+    turn_end_events,
+)
 from activities.heartbeat import heartbeating
 from activities.model.anthropic_stream import stream_messages
 from activities.model.context import TOOL_USE_TYPES, build_messages, build_tools, tool_kind
@@ -22,7 +30,7 @@ from activities.model.errors import ProviderFailure, classify
 from activities.model.providers import ModelClients
 from activities.model.result import ModelResult
 from activities.permissions import evaluate_builtin
-from dma.bus import Bus, BusMessage
+from dma.bus import Bus
 from dma.clock import utcnow
 from dma.ids import event_id
 from dma.store import events as log
@@ -70,13 +78,10 @@ class ModelActivities:
     """Model-request activities; the worker builds one instance with its DB, bus and provider clients."""
 
     def __init__(self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int) -> None:
-        self._db = db
+        self._writer = EventWriter(db, bus)
         self._bus = bus
         self._clients = clients
         self._max_tokens = max_tokens
-
-    def _ring(self, session_id: str) -> None:
-        self._bus.publish(BusMessage(session_id, "doorbell"))
 
     @activity.defn(name="model_step")
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
@@ -120,10 +125,10 @@ class ModelActivities:
     ) -> ModelStepReply | tuple[dict[str, Any], list[dict[str, Any]]]:
         """One transaction: replay check, start the turn, close spans of dead attempts, open this span, read context."""
         sid, step = request.session_id, request.step
-        async with self._db.write() as db:
-            session = await log.lock_session(db, sid)
-            if session is None:
+        async with self._writer.locked(sid) as locked:
+            if locked is None:
                 raise SessionGone(sid)
+            db, session = locked.db, locked.session
             rows = await log.step_events(db, sid, step)
             if (recorded := _replay(rows)) is not None:
                 return recorded
@@ -139,10 +144,8 @@ class ModelActivities:
             new.append(NewEvent(span_id, "span.model_request_start", {}, step, {"attempt": attempt}))
             await log.append(db, session, new, now)
             start_running(session, now)
-            db.add(session)
             agent = dict(session.agent)
             history = await log.visible_in_order(db, sid)
-        self._ring(sid)
         return agent, build_messages(history)
 
     @staticmethod
@@ -159,27 +162,23 @@ class ModelActivities:
     async def _record_failure(self, request: ModelStepRequest, attempt: int, failure: ProviderFailure) -> None:
         sid, step = request.session_id, request.step
         retrying = failure.retryable and attempt < request.max_attempts
-        async with self._db.write() as db:
-            session = await log.lock_session(db, sid)
-            if session is None:
+        new = [_span_end(sid, step, attempt, dict(_ZERO_USAGE), True)]
+        if retrying:
+            new.append(error_event(sid, step, f"error@{attempt}", failure.error_type, failure.message, "retrying"))
+            new.append(status_event(sid, step, f"rescheduled@{attempt}", "session.status_rescheduled"))
+        async with self._writer.locked(sid) as locked:
+            if locked is None:
                 return
-            new = [_span_end(sid, step, attempt, dict(_ZERO_USAGE), True)]
             if retrying:
-                new.append(error_event(sid, step, f"error@{attempt}", failure.error_type, failure.message, "retrying"))
-                new.append(status_event(sid, step, f"rescheduled@{attempt}", "session.status_rescheduled"))
-                session.status = "rescheduling"
-            await log.append(db, session, new)
-            db.add(session)
-        self._ring(sid)
+                locked.session.status = "rescheduling"
+            await log.append(locked.db, locked.session, new)
 
     async def _close_span(self, request: ModelStepRequest, attempt: int) -> None:
         """An interrupted request still ends its span (API_CONTRACT.md §3.3)."""
-        async with self._db.write() as db:
-            session = await log.lock_session(db, request.session_id)
-            if session is not None:
-                span_end = _span_end(request.session_id, request.step, attempt, dict(_ZERO_USAGE), True)
-                await log.append(db, session, [span_end])
-        self._ring(request.session_id)
+        span_end = _span_end(request.session_id, request.step, attempt, dict(_ZERO_USAGE), True)
+        async with self._writer.locked(request.session_id) as locked:
+            if locked is not None:
+                await log.append(locked.db, locked.session, [span_end])
 
     async def _record_success(
         self, request: ModelStepRequest, attempt: int, agent: dict[str, Any], result: ModelResult
@@ -190,17 +189,14 @@ class ModelActivities:
         span_end = _span_end(sid, step, attempt, usage, False)
         new.append(NewEvent(span_end.id, span_end.type, span_end.body, step, {"stop_reason": result.stop_reason}))
         finished = not uses
-        async with self._db.write() as db:
-            session = await log.lock_session(db, sid)
-            if session is None:
+        async with self._writer.locked(sid) as locked:
+            if locked is None:
                 raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
-            add_usage(session, usage)
+            add_usage(locked.session, usage)
             if finished:
-                new.extend(turn_end_events(session, step, _stop_reason(result.stop_reason)))
-                stop_running(session, utcnow())
-            await log.append(db, session, new)
-            db.add(session)
-        self._ring(sid)
+                new.extend(turn_end_events(locked.session, step, _stop_reason(result.stop_reason)))
+                stop_running(locked.session, utcnow())
+            await log.append(locked.db, locked.session, new)
         return ModelStepReply(stop_reason=result.stop_reason, tool_uses=uses, finished=finished)
 
     @staticmethod

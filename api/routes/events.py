@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api import event_intake, session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
-from api.query import decode_cursor, encode_cursor, multi, time_filters
+from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.routes.sessions import load_session
 from api.sse import StreamOptions, stream_events
 from dma.bus import BusMessage, LocalBus
@@ -90,13 +90,6 @@ async def _echo(state: StateDep, session_id: str, intake: event_intake.Intake) -
     return echoed
 
 
-def _page_limit(request: Request) -> int:
-    raw = request.query_params.get("limit", str(MAX_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_PAGE}, got {raw[:32]!r}")
-    return int(raw)
-
-
 @router.get("", response_model=EventPage)
 async def list_events(
     session_id: str,
@@ -111,7 +104,7 @@ async def list_events(
     unknown = [value for value in types if value not in EVENT_TYPES]
     if unknown:
         raise InvalidRequest(f"types[] has unknown event type {unknown[0][:64]!r}")
-    limit = _page_limit(request)
+    limit = page_limit(request, default=MAX_PAGE, maximum=MAX_PAGE)
     position = decode_cursor(page) if page else {}
     if position and set(position) != {"s", "p"}:
         raise InvalidRequest("page is not a cursor this server issued")

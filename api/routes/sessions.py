@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from api import session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
-from api.query import decode_cursor, encode_cursor, multi, time_filters
+from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
 from dma.clock import utcnow
@@ -101,13 +101,6 @@ async def retrieve_session(session_id: str, state: StateDep) -> dict[str, Any]:
     return session_response(await load_session(state, session_id))
 
 
-def _list_limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise InvalidRequest(f"limit must be an integer from 1 to 1000, got {raw[:32]!r}")
-    return int(raw)
-
-
 @router.get("", response_model=SessionPage)
 async def list_sessions(
     request: Request,
@@ -125,7 +118,7 @@ async def list_sessions(
     for status in statuses:
         if status not in SESSION_STATUSES:
             raise InvalidRequest(f"statuses[] must be one of {', '.join(SESSION_STATUSES)}, got {status[:32]!r}")
-    limit = _list_limit(request)
+    limit = page_limit(request, default=20, maximum=1000)
     filters = store.SessionFilter(
         agent_id=agent_id,
         agent_version=agent_version,
