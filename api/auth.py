@@ -1,24 +1,19 @@
 """API-key authentication: ``Authorization: Bearer <key>`` (what the SDK sends) or ``x-api-key: <key>`` (curl docs).
 
-Keys come from ``DMA_API_KEYS`` and from the ``api_keys`` table, where only their SHA-256 is stored.
+Keys come from ``DMA_API_KEYS`` and from the ``api_keys`` table (``dma keys create``), where only their SHA-256 is
+stored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from fastapi import Request
-from sqlmodel import select
 
 from api.deps import get_state
 from api.errors import Unauthorized
-from dma.store.tables import ApiKey
-
-
-def hash_key(key: str) -> str:
-    """The stored form of an API key."""
-    return hashlib.sha256(key.encode()).hexdigest()
+from dma.store import api_keys
+from dma.store.api_keys import hash_key
 
 
 def presented_key(request: Request) -> str | None:
@@ -40,7 +35,5 @@ async def require_api_key(request: Request) -> None:
     digest = hash_key(key)
     if any(hmac.compare_digest(digest, hash_key(allowed)) for allowed in state.settings.api_keys):
         return
-    async with state.db.read() as db:
-        row = (await db.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
-    if row is None or row.revoked_at is not None:
+    if not await api_keys.is_valid(state.db, key):
         raise Unauthorized("invalid API key")

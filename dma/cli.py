@@ -59,6 +59,33 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``dma keys create|list|revoke``: API keys stored hashed in the database."""
+    from dma.store import api_keys
+    from dma.store.engine import Database
+
+    settings = CommonSettings()
+
+    async def run() -> int:
+        db = Database.connect(settings.resolved_database_url())
+        try:
+            if args.action == "create":
+                row, key = await api_keys.create(db, args.name or "")
+                print(f"{row.id}\t{key}\n(the key is shown only now; it is stored hashed)")
+            elif args.action == "list":
+                for row in await api_keys.list_keys(db):
+                    state = "revoked" if row.revoked_at else "active"
+                    print(f"{row.id}\t{row.name}\t{state}\t{row.created_at.isoformat()}")
+            elif not await api_keys.revoke(db, args.key_id or ""):
+                print(f"no API key {args.key_id!r}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def _dev_api_key(data_dir: Path) -> str:
     """A key kept in the data dir, so ``dma dev`` prints the same key every time."""
     path = data_dir / "dev-api-key"
@@ -125,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     api.set_defaults(run=cmd_api)
     commands.add_parser("worker", help="run a worker").set_defaults(run=cmd_worker)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
+    keys = commands.add_parser("keys", help="create, list or revoke API keys stored in the database")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("key_id", nargs="?", help="the key id to revoke (apikey_…)")
+    keys.add_argument("--name", default="", help="a label for a new key")
+    keys.set_defaults(run=cmd_keys)
     # ``dma bench --help`` is the benchmark's own help: its options pass through untouched.
     bench = commands.add_parser("bench", help="measure latency, throughput and idle cost", add_help=False)
     bench.set_defaults(run=cmd_bench)
