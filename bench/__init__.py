@@ -1,0 +1,1 @@
+"""dma's benchmark (``dma bench``); lives in the repository, not in the installed package."""
