@@ -13,6 +13,7 @@ from temporalio.client import Client
 from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
+from api.guards import RequestGuard
 from api.routes import agents, environments, events, sessions
 from dma.bus import Bus
 from dma.settings import ApiSettings
@@ -75,6 +76,8 @@ def create_app(
         lifespan=lifespan,
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
+    # Starlette runs the last-added middleware first: request ids are assigned before the guard may reject.
+    app.add_middleware(RequestGuard)
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]

@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dma.schemas.common import DomainError
@@ -139,6 +141,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(request, ApiError(exc.status_code, message))
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    error = ApiError(
+        503, "the database is unavailable; nothing was changed, retry shortly", error_type="overloaded_error"
+    )
+    return envelope(request, error)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # noqa: ARG001 - logged via logger.exception
     logger.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id_of(request))
     return envelope(request, ApiError(500, "internal server error", error_type="api_error"))
@@ -150,4 +160,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # A database that is restarting or out of pooled connections is transient: 503 tells the SDK to retry.
+    for transient in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(transient, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -14,6 +14,8 @@ from pydantic import TypeAdapter, ValidationError
 from api.errors import InvalidRequest
 
 _DATETIME = TypeAdapter(datetime)
+# Integer columns are 32-bit on PostgreSQL; larger values must be a 400, not a driver overflow.
+MAX_INT32 = 2**31 - 1
 
 
 def multi(request: Request, name: str) -> list[str]:

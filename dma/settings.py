@@ -67,6 +67,10 @@ class ApiSettings(CommonSettings):
     # Workflow input: recorded in history, so the API (which starts workflows) owns them.
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    # How often SSE readers re-read the DB besides waking on the bus. The bus misses nothing when API and worker
+    # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
+    # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).
+    sse_poll_seconds: float | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod

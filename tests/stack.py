@@ -105,6 +105,7 @@ class Stack:
             temporal_address=self.temporal_address,
             task_queue=self.task_queue,
             data_dir=self.data_dir,
+            sse_poll_seconds=2.0 if self.with_worker else None,
             **self.api_overrides,
         )
 

@@ -45,6 +45,8 @@ async def _serve(api: ApiSettings, worker: WorkerSettings, key: str, ui_port: in
     worker = worker.model_copy(
         update={"temporal_address": api.temporal_address, "task_queue": api.task_queue, "database_url": db.url}
     )
+    # API and worker share this process and its bus, so SSE polling is only a safety net here.
+    api = api.model_copy(update={"sse_poll_seconds": api.sse_poll_seconds or 2.0})
     app = create_app(api, db=db, temporal=client, bus=bus)
     server = uvicorn.Server(uvicorn.Config(app, host=api.host, port=api.port, log_level="warning"))
     async with running_worker(worker, client=client, db=db, bus=bus):

@@ -86,7 +86,11 @@ class ModelActivities:
     @activity.defn(name="model_step")
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
         """Run one model request for the session and record what it produced."""
-        attempt = activity.info().attempt
+        # Heartbeat through the DB writes too: a write waiting on a busy database must not look like a dead worker.
+        async with heartbeating():
+            return await self._model_step(request, activity.info().attempt)
+
+    async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
         try:
             begun = await self._begin(request, attempt)
         except SessionGone:
@@ -103,8 +107,7 @@ class ModelActivities:
             params["tools"] = tools
         publisher = DeltaPublisher(self._bus, sid, event_id(sid, step, "message"), event_id(sid, step, "thinking"))
         try:
-            async with heartbeating():
-                result = await stream_messages(self._clients.for_model(model_id), params, publisher)
+            result = await stream_messages(self._clients.for_model(model_id), params, publisher)
         except asyncio.CancelledError:
             await asyncio.shield(self._close_span(request, attempt))
             raise

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import DbDep
 from api.errors import InvalidRequest
-from api.query import decode_cursor, encode_cursor, time_filters
+from api.query import MAX_INT32, decode_cursor, encode_cursor, time_filters
 from dma.clock import rfc3339
 from dma.schemas.agents import AgentCreate, AgentOut, AgentPage, AgentUpdate
 from dma.store import agents as store
@@ -71,7 +71,9 @@ async def list_agents(
 
 @router.get("/{agent_id}", response_model=AgentOut)
 async def retrieve_agent(
-    agent_id: str, db: DbDep, version: Annotated[int | None, Query(ge=1, description="A past version.")] = None
+    agent_id: str,
+    db: DbDep,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT32, description="A past version.")] = None,
 ) -> dict[str, Any]:
     """Get an agent at its latest version or at a past one."""
     return await store.get_agent(db, agent_id, version)

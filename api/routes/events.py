@@ -14,7 +14,7 @@ from api.errors import InvalidRequest, NotFound
 from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.routes.sessions import load_session
 from api.sse import StreamOptions, stream_events
-from dma.bus import BusMessage, LocalBus
+from dma.bus import BusMessage
 from dma.schemas.events import SendEvents
 from dma.store import event_pages
 from dma.store import events as log
@@ -157,9 +157,8 @@ async def stream_session_events(
                 raise InvalidRequest(f"cannot resume after {resume_from[:64]!r}: no such event in this session")
         else:
             after_seq = await log.last_seq(db, session_id)
-    # On one process the bus rings for every commit; across processes on SQLite only polling notices new rows.
-    local_sqlite = state.db.sqlite and isinstance(state.bus, LocalBus)
-    options = StreamOptions(session_id, frozenset(previews), after_seq, 0.25 if local_sqlite else 1.0)
+    poll = state.settings.sse_poll_seconds or (0.25 if state.db.sqlite else 1.0)
+    options = StreamOptions(session_id, frozenset(previews), after_seq, poll)
     return StreamingResponse(
         stream_events(request, state, options),
         media_type="text/event-stream",

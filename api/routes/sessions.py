@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from api import session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
-from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
+from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
 from dma.clock import utcnow
@@ -106,7 +106,7 @@ async def list_sessions(
     request: Request,
     state: StateDep,
     agent_id: str | None = None,
-    agent_version: Annotated[int | None, Query(ge=1)] = None,
+    agent_version: Annotated[int | None, Query(ge=1, le=MAX_INT32)] = None,
     include_archived: bool = False,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     page: str | None = None,

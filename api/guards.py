@@ -1,0 +1,80 @@
+"""Request guards that run before routing: size limits and NUL characters.
+
+PostgreSQL text cannot hold NUL (U+0000), so a NUL anywhere in a query string or a JSON body would reach the driver
+and fail as a 500. Rejecting it up front gives every route the same clear 400 on both databases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+# A JSON ``\\u0000`` escape, not preceded by an odd number of backslashes (which would make it literal text).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _error(kind: str, message: str, request_id: str) -> bytes:
+    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    return json.dumps(body).encode()
+
+
+class RequestGuard:
+    """Pure ASGI (no buffering of responses, so SSE is untouched); buffers request bodies up to a limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = str(scope.get("state", {}).get("request_id", ""))
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            await self._reject(send, 400, "invalid_request_error", "query parameters may not contain NUL", request_id)
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.extend(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            if len(body) > MAX_BODY_BYTES:
+                await self._reject(send, 413, "invalid_request_error", "request body is too large", request_id)
+                return
+        if b"\x00" in body or _JSON_NUL.search(body):
+            await self._reject(send, 400, "invalid_request_error", "strings may not contain NUL (\\u0000)", request_id)
+            return
+        await self.app(scope, _replay(bytes(body)), send)
+
+    @staticmethod
+    async def _reject(send: Send, status: int, kind: str, message: str, request_id: str) -> None:
+        payload = _error(kind, message, request_id)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"request-id", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
