@@ -6,13 +6,12 @@ domain errors, which the API maps onto its error envelope.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,15 +21,8 @@ from dma.schemas.agent_multiagent import RosterAgent, pin_multiagent, roster_ref
 from dma.schemas.agents import AgentUpdate, agent_response
 from dma.schemas.common import ConflictError, NotFoundError, SchemaError
 from dma.store.engine import Database
+from dma.store.keyset import Position, page_query
 from dma.store.tables import Agent, AgentVersion
-
-Position = tuple[datetime, str]
-CREATED_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
 
 
 @asynccontextmanager
@@ -196,12 +188,7 @@ async def list_agents(
     )
     if not include_archived:
         statement = statement.where(col(Agent.archived_at).is_(None))
-    for op, value in (created or {}).items():
-        statement = statement.where(CREATED_OPS[op](created_at, as_utc(value)))
-    if after is not None:
-        at, after_id = as_utc(after[0]), after[1]
-        statement = statement.where(or_(created_at < at, and_(created_at == at, ident < after_id)))
-    statement = statement.order_by(created_at.desc(), ident.desc()).limit(limit + 1)
+    statement = page_query(statement, created_at, ident, limit=limit, created=created, after=after)
     async with db.read() as session:
         rows = list((await session.exec(statement)).all())
     more = len(rows) > limit

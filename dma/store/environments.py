@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,8 +17,9 @@ from dma.clock import as_utc, utcnow
 from dma.ids import is_id, new_id
 from dma.schemas.common import NotFoundError, SchemaError
 from dma.schemas.environments import EnvironmentCreate, EnvironmentUpdate, environment_response
-from dma.store.agents import CREATED_OPS, Position, reading
+from dma.store.agents import Position, reading
 from dma.store.engine import Database
+from dma.store.keyset import page_query
 from dma.store.tables import Environment
 
 
@@ -137,12 +137,7 @@ async def list_environments(
     statement = select(Environment)
     if not include_archived:
         statement = statement.where(col(Environment.archived_at).is_(None))
-    for op, value in (created or {}).items():
-        statement = statement.where(CREATED_OPS[op](created_at, as_utc(value)))
-    if after is not None:
-        at, after_id = as_utc(after[0]), after[1]
-        statement = statement.where(or_(created_at < at, and_(created_at == at, ident < after_id)))
-    statement = statement.order_by(created_at.desc(), ident.desc()).limit(limit + 1)
+    statement = page_query(statement, created_at, ident, limit=limit, created=created, after=after)
     async with db.read() as session:
         rows = list((await session.exec(statement)).all())
     position = (as_utc(rows[limit - 1].created_at), rows[limit - 1].id) if len(rows) > limit else None

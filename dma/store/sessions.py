@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dma.clock import utcnow
 from dma.store import events as log
 from dma.store.events import NewEvent
+from dma.store.keyset import page_query
 from dma.store.tables import Session, SessionEvent
 
 IDLE_STATES = ("idle",)
@@ -43,14 +42,6 @@ async def insert(db: AsyncSession, row: Session) -> Session:
     return row
 
 
-_CREATED_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "gt": operator.gt,
-    "gte": operator.ge,
-    "lt": operator.lt,
-    "lte": operator.le,
-}
-
-
 async def page(
     db: AsyncSession, filters: SessionFilter, limit: int, descending: bool, after: tuple[datetime, str] | None
 ) -> list[Session]:
@@ -65,16 +56,10 @@ async def page(
         statement = statement.where(col(Session.status).in_(filters.statuses))
     if not filters.include_archived:
         statement = statement.where(col(Session.archived_at).is_(None))
-    for op, value in filters.created:
-        statement = statement.where(_CREATED_OPS[op](created, value))
-    if after is not None:
-        at, after_id = after
-        if descending:
-            statement = statement.where(or_(created < at, and_(created == at, ident < after_id)))
-        else:
-            statement = statement.where(or_(created > at, and_(created == at, ident > after_id)))
-    order = (created.desc(), ident.desc()) if descending else (created.asc(), ident.asc())
-    return list((await db.exec(statement.order_by(*order).limit(limit))).all())
+    statement = page_query(
+        statement, created, ident, limit=limit - 1, created=dict(filters.created), after=after, descending=descending
+    )
+    return list((await db.exec(statement)).all())
 
 
 async def has_queued_events(db: AsyncSession, session_id: str) -> bool:
