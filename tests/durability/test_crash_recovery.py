@@ -27,10 +27,9 @@ def test_worker_killed_mid_model_call(api_only: Stack, model_server: FakeModelSe
         token = uuid.uuid4().hex
         client.beta.sessions.events.send(session.id, events=[user_message(f"[[slow:3]] {token}")])
         deadline = time.monotonic() + 30
-        while requests_for(model_server, token) == 0:
-            assert time.monotonic() < deadline, "the first worker never called the model"
+        while not any(r.first_byte_at for r in model_server.requests if token in str(r.body.get("messages"))):
+            assert time.monotonic() < deadline, "the first worker's model reply never started streaming"
             time.sleep(0.05)
-        time.sleep(0.5)  # the reply is streaming now
         first.kill()
         second.start()
         events = wait_for_idle_events(client, session.id, 1, timeout=60)
