@@ -159,10 +159,12 @@ class ModelActivities:
                 # A turn starts: one that another run left running (an operator's reset) is over.
                 await close_dead_turn(db, session, step)
             marked = await log.mark_processed(db, session, request.mark_processed, now)
-            if not rows and await _stale(db, sid, request.mark_processed, marked):
+            partly_done = len(marked) < len(request.mark_processed)
+            if not rows and partly_done and await _stale(db, sid, request.mark_processed, marked):
                 return ModelStepReply(stop_reason="end_turn", finished=True, stale=True)
-            # Results of the previous step's calls that are still hidden go on the stream before the model reads them.
-            await log.publish_all_results(db, session, now)
+            if not request.mark_processed:
+                # After tools: results still hidden (a call cut short) go on the stream before the model reads them.
+                await log.publish_all_results(db, session, now)
             new: list[NewEvent] = []
             if session.status == "rescheduling":
                 new.append(status_event(step, f"running@{attempt}", "session.status_running"))
