@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -35,6 +36,25 @@ def traversable_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o711)
     return path
+
+
+def private_data_dir(prefix: str) -> Path:
+    """A data dir as a newcomer has one: ``.dma`` inside a directory only its owner may enter (a 0700 home dir).
+
+    Remove it with ``remove_private_data_dir``.
+    """
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.chmod(0o700)
+    data_dir = home / ".dma"
+    data_dir.mkdir()
+    return data_dir
+
+
+def remove_private_data_dir(data_dir: Path) -> None:
+    """Remove a ``private_data_dir`` with its home dir (and nothing else, whatever path it is given)."""
+    home = data_dir.parent
+    assert data_dir.name == ".dma" and home.parent == Path(tempfile.gettempdir()), data_dir
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""The bubblewrap backend: every process of a session runs in fresh namespaces under the session's own host uid.
+"""The bubblewrap backend: every process of a session runs in one set of namespaces under the session's own host uid.
 
 Isolation (DESIGN.md §5): ``--unshare-all`` (user, pid, ipc, uts, cgroup and network namespaces: no network at all,
 so neither the host's loopback nor anything else is reachable), ``--disable-userns``, a read-only ``/usr`` and a few
@@ -6,6 +6,18 @@ so neither the host's loopback nor anything else is reachable), ``--disable-user
 ``/dev`` and ``/tmp``, and the workspace read-write at ``/workspace``. When the worker runs as root, ``setpriv`` first
 switches to a host uid reserved for the session, so the sandbox's uid 1000 maps to an unprivileged uid and
 RLIMIT_NPROC (process count) is charged to that session alone. ``prlimit`` sets the other limits.
+
+Every process of the chain starts with a minimal environment of its own: bwrap stays PID 1 inside the sandbox, where
+its environment is readable (``--clearenv`` only cleans the command it runs), so the worker's must never reach it.
+
+The persistent shell is bwrap's command. One-shot helpers (the file tools) run through the sandbox's door (``door``,
+``enter.py``), a process that has entered the shell's namespaces as the shell's user, so every tool sees the same
+``/tmp``, ``/dev/shm`` and workspace.
+
+A root worker binds the workspace in two steps, because bwrap resolves a bind's source path as the unprivileged
+session uid, which cannot traverse a private home directory (0700) above the data dir: in a private mount namespace
+of its own (``unshare``), still as root, the chain binds the workspace onto the empty ``MOUNT_POINT``, and bwrap binds
+that onto ``/workspace``. Nothing changes on the host: the bind exists only in that namespace and dies with it.
 """
 
 from __future__ import annotations
@@ -18,8 +30,9 @@ from pathlib import Path
 
 from activities.sandboxes import procs
 from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, SandboxError, SandboxLimits
-from activities.sandboxes.output import CappedOutput
+from activities.sandboxes.door import Door
 from activities.sandboxes.shell import PersistentShell
+from activities.sandboxes.workspace import GROUP, MOUNT_POINT, PASSWD
 
 SANDBOX_UID = 1000
 ETC_FILES = (
@@ -43,6 +56,20 @@ ETC_FILES = (
 )
 PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 NICENESS = "10"
+# The whole environment of every process that sets a sandbox up (setpriv, nice, prlimit, unshare, bwrap).
+SPAWN_ENV = {"PATH": PATH, "LANG": "C.UTF-8"}
+# What commands inside see: the shell (through bwrap's --setenv) and the helpers (through enter.py).
+SANDBOX_ENV = {
+    "HOME": "/workspace",
+    "PATH": PATH,
+    "LANG": "C.UTF-8",
+    "TERM": "dumb",
+    "USER": "sandbox",
+    "TMPDIR": "/tmp",
+}
+# Run by ``sh`` in the root worker's private mount namespace: ``mount`` ($1) binds the workspace ($2) onto the mount
+# point ($3), then the rest of the chain is exec'd.
+BIND_SCRIPT = '"$1" --no-mtab --bind -- "$2" "$3" && shift 3 && exec "$@"'
 
 
 def _require(binary: str) -> str:
@@ -67,59 +94,74 @@ def _root_links() -> list[str]:
 class BwrapSandbox:
     """A session's sandbox made of bubblewrap processes: the persistent shell plus one-shot helpers beside it."""
 
-    def __init__(self, session_id: str, workspace: Path, etc_dir: Path, limits: SandboxLimits, host_uid: int | None):
+    def __init__(self, session_id: str, workspace: Path, limits: SandboxLimits, host_uid: int | None):
         """Describe the sandbox; nothing starts until ``start``.
 
         Args:
             session_id: The session the sandbox belongs to.
             workspace: Host directory bound at ``/workspace`` (owned by ``host_uid``).
-            etc_dir: Host directory holding the generated ``passwd`` and ``group``.
             limits: Resource limits.
             host_uid: Host uid to run as (the worker must be root), or None to run as the worker's own uid.
         """
         self._session_id = session_id
         self._workspace = workspace
-        self._etc_dir = etc_dir
         self._limits = limits
         self._host_uid = host_uid
-        self._prefix = self._build_prefix()
+        self._limit_prefix = self._build_limit_prefix()
+        self._shell_argv = self._build_shell_argv()
         self._shell: PersistentShell | None = None
         self._shell_proc: asyncio.subprocess.Process | None = None
         self._keep: set[int] = set()
+        self._init_pidfd: int | None = None
+        self._door: Door | None = None
+        self._door_lock = asyncio.Lock()
 
-    def _build_prefix(self) -> list[str]:
-        limits = self._limits
+    def _build_limit_prefix(self) -> list[str]:
+        """``nice`` and ``prlimit`` for the shell's chain (``enter.py`` applies the same values itself)."""
+        argv = [_require("nice"), "-n", NICENESS, _require("prlimit")]
+        argv += [f"--{name.lower()}={value}" for name, value in _rlimits(self._limits).items()]
+        return [*argv, "--"]
+
+    def _build_shell_argv(self) -> list[str]:
+        """The chain that starts bwrap with the persistent shell; ``{passwd}``/``{group}`` stand for pipe fds."""
         argv: list[str] = []
+        source = str(self._workspace)
         if self._host_uid is not None:
+            argv += [_require("unshare"), "--mount", "--propagation", "private", "--"]
+            argv += [_require("sh"), "-c", BIND_SCRIPT, "dma-sandbox-bind", _require("mount"), source, str(MOUNT_POINT)]
+            source = str(MOUNT_POINT)
             uid = str(self._host_uid)
             argv += [_require("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
-        argv += [_require("nice"), "-n", NICENESS]
-        argv += [
-            _require("prlimit"),
-            f"--nproc={limits.pids}",
-            f"--as={limits.memory_bytes}",
-            f"--cpu={limits.cpu_seconds}",
-            f"--fsize={limits.file_size_bytes}",
-            "--core=0",
-            "--nofile=4096",
-            "--",
-        ]
+        argv += self._limit_prefix
         argv += [_require("bwrap"), "--unshare-all", "--unshare-user", "--disable-userns"]
         argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session"]
         argv += ["--hostname", "sandbox", "--clearenv", "--ro-bind", "/usr", "/usr", *_root_links()]
         for name in ETC_FILES:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        argv += ["--ro-bind", str(self._etc_dir / "passwd"), "/etc/passwd"]
-        argv += ["--ro-bind", str(self._etc_dir / "group"), "/etc/group"]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-        argv += ["--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
-        argv += ["--bind", str(self._workspace), "/workspace", "--chdir", "/workspace"]
+        # From pipes, not files: the data dir may sit where the session uid cannot go.
+        for name in ("passwd", "group"):
+            argv += ["--perms", "0644", "--ro-bind-data", f"{{{name}}}", f"/etc/{name}"]
+        tmp = str(self._limits.tmp_bytes)
+        argv += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            tmp,
+            "--tmpfs",
+            "/tmp",
+            "--size",
+            tmp,
+            "--tmpfs",
+            "/dev/shm",
+        ]
+        argv += ["--bind", source, "/workspace", "--chdir", "/workspace"]
         # bwrap builds / and /dev on unbounded tmpfs: read-only, so only the sized tmpfs and the workspace take writes.
         argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
-        for key, value in (("HOME", "/workspace"), ("PATH", PATH), ("LANG", "C.UTF-8"), ("TERM", "dumb")):
+        for key, value in SANDBOX_ENV.items():
             argv += ["--setenv", key, value]
-        argv += ["--setenv", "USER", "sandbox", "--setenv", "TMPDIR", "/tmp", "--"]
-        return argv
+        return [*argv, "--", "/bin/bash", "--noprofile", "--norc"]
 
     @property
     def running(self) -> bool:
@@ -129,23 +171,34 @@ class BwrapSandbox:
         """Start the persistent shell (idempotent)."""
         if self.running:
             return
-        proc = await asyncio.create_subprocess_exec(
-            *self._prefix,
-            "/bin/bash",
-            "--noprofile",
-            "--norc",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        await self._close_shell()
+        passwd, group = _data_pipe(PASSWD), _data_pipe(GROUP)
+        argv = [{"{passwd}": str(passwd), "{group}": str(group)}.get(arg, arg) for arg in self._shell_argv]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                env=SPAWN_ENV,
+                cwd="/",
+                pass_fds=(passwd, group),
+            )
+        finally:
+            os.close(passwd)
+            os.close(group)
         shell = PersistentShell(_ProcessChannel(proc), self._interrupt, self._limits.output_bytes, self._session_id)
         try:
             await shell.handshake()
         except SandboxError as err:
             raise IsolationUnavailable(f"bubblewrap could not start the sandbox: {err}") from err
+        try:
+            self._init_pidfd, self._keep = await asyncio.to_thread(_open_init, proc.pid)
+        except (OSError, SandboxError):
+            await shell.close()
+            raise
         self._shell_proc, self._shell = proc, shell
-        self._keep = await asyncio.to_thread(_core_pids, proc.pid)
 
     async def _interrupt(self) -> None:
         """Kill everything in the sandbox but bwrap's init and the shell, the command's orphans included."""
@@ -166,29 +219,27 @@ class BwrapSandbox:
         await self.start()
 
     async def run(self, argv: list[str], stdin: bytes | None, timeout: float) -> ExecResult:
-        """Run a one-shot command in a fresh sandbox over the same workspace."""
-        proc = await asyncio.create_subprocess_exec(
-            *self._prefix,
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        sink = CappedOutput(self._limits.output_bytes + MIB)
-        try:
-            await asyncio.wait_for(_communicate(proc, stdin, sink), timeout)
-        except TimeoutError:
-            _kill_group(proc)
-            await proc.wait()
-            return ExecResult(sink.value(), None, sink.total, timed_out=True)
-        except asyncio.CancelledError:
-            _kill_group(proc)
-            raise
-        return ExecResult(sink.value(), proc.returncode, sink.total)
+        """Run a one-shot command beside the shell, in the same sandbox (through its door); starts it if needed."""
+        await self.start()
+        door = await self._open_door()
+        return await door.run(argv, stdin, timeout, self._limits.output_bytes + MIB)
+
+    async def _open_door(self) -> Door:
+        async with self._door_lock:
+            if self._door is None or not self._door.alive:
+                assert self._init_pidfd is not None
+                rlimits = ",".join(f"{name}={value}" for name, value in _rlimits(self._limits).items())
+                self._door = await Door.open(self._init_pidfd, NICENESS, rlimits, SANDBOX_ENV)
+            return self._door
 
     async def _close_shell(self) -> None:
         shell, self._shell, self._shell_proc = self._shell, None, None
+        door, self._door = self._door, None
+        if door is not None:
+            await door.close()
+        pidfd, self._init_pidfd = self._init_pidfd, None
+        if pidfd is not None:
+            os.close(pidfd)
         if shell is not None:
             await shell.close()
 
@@ -202,26 +253,43 @@ class BwrapSandbox:
         await asyncio.to_thread(shutil.rmtree, self._workspace, True)
 
 
-def _core_pids(outer: int) -> set[int]:
-    """Host pids of bwrap's init (child of the outer bwrap) and of the shell (the init's only child at start)."""
-    keep: set[int] = set()
-    for init in procs.children(outer):
-        keep.add(init)
-        keep.update(procs.children(init)[:1])
-    return keep
+def _rlimits(limits: SandboxLimits) -> dict[str, int]:
+    """The resource limits of every sandbox process, by ``RLIMIT_`` name."""
+    return {
+        "NPROC": limits.pids,
+        "AS": limits.memory_bytes,
+        "CPU": limits.cpu_seconds,
+        "FSIZE": limits.file_size_bytes,
+        "CORE": 0,
+        "NOFILE": 4096,
+    }
 
 
-async def _communicate(proc: asyncio.subprocess.Process, stdin: bytes | None, sink: CappedOutput) -> None:
-    assert proc.stdin is not None and proc.stdout is not None
-    if stdin:
-        proc.stdin.write(stdin)
-    # A helper that dies early closes its end; the output tells what happened.
-    with suppress(BrokenPipeError, ConnectionResetError):
-        await proc.stdin.drain()
-    proc.stdin.close()
-    while chunk := await proc.stdout.read(65536):
-        sink.add(chunk)
-    await proc.wait()
+def _open_init(outer: int) -> tuple[int, set[int]]:
+    """A pidfd of bwrap's init, and the host pids that a timeout must not kill.
+
+    The init is the outer bwrap's only child; the shell is the init's only child at start.
+    """
+    inits = procs.children(outer)
+    if len(inits) != 1:
+        raise SandboxError(f"the sandbox of {outer} has {len(inits)} init processes")
+    init = inits[0]
+    pidfd = os.pidfd_open(init)
+    # The pid was read before the pidfd was opened: still the outer bwrap's child now means it was the init all along.
+    if procs.parent_of(init) != outer:
+        os.close(pidfd)
+        raise SandboxError("the sandbox's init exited while it started")
+    return pidfd, {init, *procs.children(init)[:1]}
+
+
+def _data_pipe(text: str) -> int:
+    """The read end of a pipe that holds ``text`` (small enough for the pipe buffer) and is closed for writing."""
+    read, write = os.pipe()
+    try:
+        os.write(write, text.encode())
+    finally:
+        os.close(write)
+    return read
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

@@ -9,6 +9,7 @@ init, so stopping the shell never stops the container and orphans are reaped.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,27 @@ for _ in range(50):
     info = {p: s for p, s in info.items() if s}
     main = min((s[1], p) for p, s in info.items() if s[0] == 1)[1] if any(s[0] == 1 for s in info.values()) else 0
     victims = [p for p in info if p not in (1, main, os.getpid(), int(sys.argv[1]))]
+    if not victims:
+        break
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in victims:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+"""
+# Run inside the container when a one-shot command is cancelled: kill every process carrying its tag (argv[1]) in
+# its environment, which its children inherit. Docker has no way to kill an exec.
+_KILL_TAGGED_SCRIPT = r"""
+import os, signal, sys
+mark = ("DMA_ONE_SHOT=" + sys.argv[1]).encode()
+def tagged(pid):
+    try:
+        return mark in open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+    except OSError:
+        return False
+for _ in range(50):
+    victims = [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if p != os.getpid() and tagged(p)]
     if not victims:
         break
     for sig in (signal.SIGSTOP, signal.SIGKILL):
@@ -163,6 +185,16 @@ class DockerSandbox:
             await asyncio.wait_for(_drain(stream, CappedOutput(0)), KILL_TIMEOUT_SECONDS)
             await stream.close()
 
+    async def _kill_tagged(self, tag: str) -> None:
+        container_id = self._container_id
+        if container_id is None:
+            return
+        argv = ["python3", "-I", "-S", "-c", _KILL_TAGGED_SCRIPT, tag]
+        with suppress(DockerException, OSError, TimeoutError):
+            stream = await ExecStream.open(self._api, container_id, argv)
+            await asyncio.wait_for(_drain(stream, CappedOutput(0)), KILL_TIMEOUT_SECONDS)
+            await stream.close()
+
     async def _interrupt(self) -> None:
         shell, container_id = self._shell, self._container_id
         if shell is None or shell.pid is None or container_id is None:
@@ -196,9 +228,10 @@ class DockerSandbox:
         assert self._container_id is not None
         limited = ["timeout", "-s", "KILL", f"{timeout:.0f}", *argv]
         sink = CappedOutput(self._limits.output_bytes + MIB)
+        tag = secrets.token_hex(8)
         began = time.monotonic()
         try:
-            stream = await ExecStream.open(self._api, self._container_id, limited)
+            stream = await ExecStream.open(self._api, self._container_id, limited, {"DMA_ONE_SHOT": tag})
         except (APIError, NotFound) as err:
             raise SandboxError(f"cannot run in the sandbox: {err}") from err
         try:
@@ -207,7 +240,11 @@ class DockerSandbox:
             stream.close_stdin()
             await asyncio.wait_for(_drain(stream, sink), timeout + 5)
         except TimeoutError:
+            await self._kill_tagged(tag)
             return ExecResult(sink.value(), None, sink.total, timed_out=True)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._kill_tagged(tag))
+            raise
         finally:
             await stream.close()
         code = await stream.exit_code()

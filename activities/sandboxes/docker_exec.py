@@ -29,13 +29,19 @@ class ExecStream:
         self._demux = DockerDemux()
 
     @classmethod
-    async def open(cls, api: Any, container_id: str, argv: list[str]) -> ExecStream:
-        """Start ``argv`` in the container as the sandbox user, in ``/workspace``."""
+    async def open(
+        cls, api: Any, container_id: str, argv: list[str], environment: dict[str, str] | None = None
+    ) -> ExecStream:
+        """Start ``argv`` in the container as the sandbox user, in ``/workspace``.
+
+        The process gets the container's environment (set explicitly when the container was created; the Docker
+        engine never passes on the worker's) plus ``environment``.
+        """
 
         def start() -> tuple[str, Any]:
             created = api.exec_create(
                 container_id, argv, stdin=True, stdout=True, stderr=True, tty=False, user=SANDBOX_USER,
-                workdir="/workspace",
+                workdir="/workspace", environment=environment,
             )  # fmt: skip
             exec_id = str(created["Id"])
             return exec_id, api.exec_start(exec_id, socket=True)

@@ -111,10 +111,10 @@ class SandboxManager:
             return entry
 
     async def _build(self, spec: SandboxSpec) -> Sandbox:
-        etc_dir = await asyncio.to_thread(workspace.prepare_root, self._root)
+        await asyncio.to_thread(workspace.prepare_root, self._root)
         session_dir = self._root / spec.session_id
         if self.backend == "bwrap":
-            return await self._build_bwrap(spec, session_dir, etc_dir)
+            return await self._build_bwrap(spec, session_dir)
         client = await self._docker_client()
         image = await asyncio.to_thread(packages.image_for, client, self._image, spec.packages)
         network = None
@@ -124,7 +124,7 @@ class SandboxManager:
         ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, owner)
         return DockerSandbox(client, spec.session_id, ws, self.limits, image, network)
 
-    async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path, etc_dir: Path) -> Sandbox:
+    async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path) -> Sandbox:
         wanted = packages.wanted(spec.packages)
         if wanted:
             raise SandboxError(
@@ -133,17 +133,16 @@ class SandboxManager:
             )
         host_uid: int | None = None
         if os.geteuid() == 0:
-            await asyncio.to_thread(session_dir.mkdir, 0o711, False, True)
+            await asyncio.to_thread(workspace.prepare_mount_point)
+            await asyncio.to_thread(session_dir.mkdir, 0o700, False, True)
             async with self._uid_lock:
                 host_uid = await asyncio.to_thread(
                     workspace.allocate_uid, self._root, session_dir, self._uid_base, UID_COUNT
                 )
-        ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, host_uid)
-        if host_uid is not None:
-            await asyncio.to_thread(workspace.check_reachable, ws, host_uid)
         else:
             logger.warning("worker is not root: bwrap sandboxes share the worker's uid and process budget")
-        return BwrapSandbox(spec.session_id, ws, etc_dir, self.limits, host_uid)
+        ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, host_uid)
+        return BwrapSandbox(spec.session_id, ws, self.limits, host_uid)
 
     async def _docker_client(self) -> docker.DockerClient:
         if self._docker is None:

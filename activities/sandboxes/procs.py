@@ -9,7 +9,7 @@ from contextlib import suppress
 MAX_ROUNDS = 50
 
 
-def _parent_of(pid: int) -> int | None:
+def parent_of(pid: int) -> int | None:
     """The parent of a live process; None for a process that is gone or a zombie (nothing left to kill)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
@@ -27,7 +27,7 @@ def _children_map() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
-            parent = _parent_of(int(name))
+            parent = parent_of(int(name))
             if parent is not None:
                 children.setdefault(parent, []).append(int(name))
     return children

@@ -1,7 +1,11 @@
 """Host-side layout of sandboxes under the data dir, and the per-session host uids of the bwrap backend.
 
 ``<data_dir>/sandboxes/<session_id>/workspace`` outlives sandbox restarts; ``<session_id>/uid`` remembers the host uid
-the session's files belong to. All functions block (filesystem): call them through ``asyncio.to_thread``.
+the session's files belong to. No sandbox process ever resolves these paths (a root worker binds the workspace before
+it drops to the session's uid), so none of their ancestors needs to be traversable by others: the data dir may sit in
+a private home directory, and nothing here changes the permissions of a directory it did not create.
+
+All functions block (filesystem): call them through ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from activities.sandboxes.base import IsolationUnavailable, SandboxError
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DOCKER_SANDBOX_UID = 1000
+# Empty on the host. A root worker binds a session's workspace onto it in a private mount namespace, from where bwrap,
+# already running as the session's uid, can reach it (see ``bwrap``).
+MOUNT_POINT = Path("/run/dma-sandbox")
 PASSWD = "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:1000:1000:sandbox:/workspace:/bin/bash\n"
 GROUP = "root:x:0:\nsandbox:x:1000:\n"
 
@@ -27,38 +34,18 @@ def check_session_id(session_id: str) -> str:
     return session_id
 
 
-def _traversable(directory: Path) -> None:
-    # 0711: other uids may pass through (to reach their own workspace) but not list the sessions.
-    mode = directory.stat().st_mode
-    if not mode & stat.S_IXOTH:
-        directory.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+def prepare_root(root: Path) -> None:
+    """Create ``<data_dir>/sandboxes``, private to the worker's uid."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def prepare_root(root: Path) -> Path:
-    """Create ``<data_dir>/sandboxes`` and the shared ``passwd``/``group`` the bwrap sandboxes see."""
-    root.mkdir(parents=True, exist_ok=True)
-    _traversable(root.parent)
-    _traversable(root)
-    etc = root / ".etc"
-    etc.mkdir(exist_ok=True)
-    etc.chmod(0o755)
-    for name, text in (("passwd", PASSWD), ("group", GROUP)):
-        path = etc / name
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        path.chmod(0o644)
-    return etc
-
-
-def check_reachable(path: Path, uid: int) -> None:
-    """Fail clearly when ``uid`` cannot traverse the ancestors of ``path`` (bwrap opens it as that uid)."""
-    for ancestor in path.resolve().parents:
-        info = ancestor.stat()
-        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
-            raise IsolationUnavailable(
-                f"the sandbox uid {uid} cannot reach {path}: {ancestor} has no execute permission for others "
-                f"(chmod o+x {ancestor}, or move the data dir)"
-            )
+def prepare_mount_point() -> Path:
+    """Create ``MOUNT_POINT`` (root only): an empty directory of root's that every uid may traverse."""
+    MOUNT_POINT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    info = MOUNT_POINT.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise IsolationUnavailable(f"{MOUNT_POINT} must be a directory owned by root and writable by root alone")
+    return MOUNT_POINT
 
 
 def allocate_uid(root: Path, session_dir: Path, base: int, count: int) -> int:
@@ -81,8 +68,7 @@ def allocate_uid(root: Path, session_dir: Path, base: int, count: int) -> int:
 
 def prepare_workspace(session_dir: Path, owner: int | None) -> Path:
     """Create the session's workspace (kept across restarts), owned by ``owner`` when the worker is root."""
-    session_dir.mkdir(exist_ok=True)
-    _traversable(session_dir)
+    session_dir.mkdir(mode=0o700, exist_ok=True)
     workspace = session_dir / "workspace"
     workspace.mkdir(exist_ok=True)
     if owner is not None:

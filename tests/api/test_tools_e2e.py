@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import pytest
 
-from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_agent, make_session, user_message, wait_for_idle_events
-from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 
 TOOLSET = [{"type": "agent_toolset_20260401"}]
-
-
-@pytest.fixture(scope="session", params=["bwrap", "docker"])
-def sandbox_client(
-    request: pytest.FixtureRequest, stack: Stack, temporal_server: TemporalDevServer, model_server: FakeModelServer
-) -> Iterator[anthropic.Anthropic]:
-    """A client of a stack whose worker runs sandboxes on the given backend (bwrap reuses the main stack)."""
-    if request.param == "bwrap":
-        with anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url, _strict_response_validation=True) as sdk:
-            yield sdk
-        return
-    directory = traversable_dir("dma-docker-stack-")
-    running = Stack(
-        stack.database_url,
-        temporal_server.address,
-        model_server.url,
-        directory,
-        worker_overrides={"sandbox_backend": "docker"},
-    ).start()
-    try:
-        with anthropic.Anthropic(api_key=API_KEY, base_url=running.base_url, _strict_response_validation=True) as sdk:
-            yield sdk
-    finally:
-        running.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def call(name: str, tool_input: dict[str, Any]) -> str:
@@ -116,3 +86,12 @@ def test_calls_of_one_response_keep_the_models_order(sandbox_client: anthropic.A
         assert content in text_of(results[1]), f"turn {turn}: read ran before write"
         assert text_of(results[2]).strip() == content
         assert "note.txt" in text_of(results[3])
+
+
+def test_file_tools_and_bash_see_one_filesystem(sandbox_client: anthropic.Anthropic) -> None:
+    tools = ToolSession(sandbox_client)
+    assert not tools.run("write", {"file_path": "/tmp/x", "content": "from write"}).is_error
+    assert text_of(tools.run("bash", {"command": "cat /tmp/x"})) == "from write"
+    assert not tools.run("bash", {"command": "echo from bash > /tmp/y; echo shared > /dev/shm/z"}).is_error
+    assert text_of(tools.run("read", {"file_path": "/tmp/y"})) == "     1\tfrom bash\n"
+    assert text_of(tools.run("read", {"file_path": "/dev/shm/z"})) == "     1\tshared\n"

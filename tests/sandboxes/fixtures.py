@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 from activities.sandboxes import SandboxLimits, SandboxManager
 from activities.tools.outcome import ToolOutcome
 from activities.tools.runner import ToolRunner
+from tests.stack import private_data_dir, remove_private_data_dir
 from workflows.contracts import SandboxSpec
 
 BACKENDS = ["bwrap", "docker"]
@@ -22,10 +21,8 @@ TEST_LIMITS = SandboxLimits(pids=128, memory_bytes=512 * MIB, default_timeout=30
 
 
 def new_data_dir() -> Path:
-    # Not under pytest's 0700 tmp dir: bwrap opens the workspace as the session's unprivileged host uid.
-    directory = Path(tempfile.mkdtemp(prefix="dma-sandbox-test-"))
-    directory.chmod(0o711)
-    return directory
+    # Under a directory only its owner may enter, as a data dir under a newcomer's home directory is.
+    return private_data_dir("dma-sandbox-test-")
 
 
 def new_session_id() -> str:
@@ -44,7 +41,7 @@ async def manager(request: pytest.FixtureRequest) -> AsyncIterator[SandboxManage
     for session in list(sandboxes._entries):  # pyright: ignore[reportPrivateUsage]
         await sandboxes.destroy(session)
     await sandboxes.close()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    remove_private_data_dir(data_dir)
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from activities.sandboxes import SandboxError, SandboxManager
 from activities.sandboxes.packages import dockerfile, wanted
 from tests.sandboxes.fixtures import TEST_LIMITS, Caller, new_data_dir, new_session_id, spec
+from tests.stack import remove_private_data_dir
 
 
 async def test_apt_package_is_installed_in_a_derived_image() -> None:
@@ -22,7 +21,7 @@ async def test_apt_package_is_installed_in_a_derived_image() -> None:
     finally:
         await manager.destroy(caller.spec.session_id)
         await manager.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        remove_private_data_dir(data_dir)
 
 
 def test_package_lists_are_checked() -> None:

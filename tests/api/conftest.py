@@ -1,0 +1,41 @@
+"""Fixtures of the API tests that need tool sandboxes: one dedicated stack per sandbox backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anthropic
+import pytest
+
+from tests.fakes.model_server import FakeModelServer
+from tests.stack import API_KEY, Stack, TemporalDevServer, private_data_dir, remove_private_data_dir
+
+
+@pytest.fixture(scope="session", params=["bwrap", "docker"])
+def sandbox_stack(
+    request: pytest.FixtureRequest, stack: Stack, temporal_server: TemporalDevServer, model_server: FakeModelServer
+) -> Iterator[Stack]:
+    """A stack on the suite's database whose worker runs sandboxes on the given backend.
+
+    Its data dir sits in a directory only its owner may enter, as under a newcomer's 0700 home directory.
+    """
+    directory = private_data_dir(f"dma-{request.param}-stack-")
+    running = Stack(
+        stack.database_url,
+        temporal_server.address,
+        model_server.url,
+        directory,
+        worker_overrides={"sandbox_backend": request.param},
+    ).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        remove_private_data_dir(directory)
+
+
+@pytest.fixture
+def sandbox_client(sandbox_stack: Stack) -> Iterator[anthropic.Anthropic]:
+    """A client of ``sandbox_stack``."""
+    with anthropic.Anthropic(api_key=API_KEY, base_url=sandbox_stack.base_url, _strict_response_validation=True) as sdk:
+        yield sdk
