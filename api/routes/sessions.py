@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import session_control
 from api.deps import StateDep
@@ -207,36 +208,42 @@ def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple
     return changes, changed
 
 
-async def _ensure_not_running(state: StateDep, row: Session, action: str) -> None:
-    async with state.db.read() as db:
-        queued = await store.has_queued_events(db, row.id)
-    if row.status in ("running", "rescheduling") or queued:
+async def _lock_idle(db: AsyncSession, session_id: str, action: str) -> Session:
+    """The session locked for this transaction, or 4xx when it is gone or has a turn running or about to run.
+
+    The check and the caller's write share this transaction and row lock, so an event posted in between (the POST
+    takes the same lock) either lands first and refuses the delete/archive, or finds the session gone/archived.
+    """
+    row = await log.lock_session(db, session_id)
+    if row is None:
+        raise NotFound("session", session_id)
+    if row.archived_at is None and (
+        row.status in ("running", "rescheduling") or await store.has_queued_events(db, session_id)
+    ):
         raise InvalidRequest(f"a running session cannot be {action}; interrupt it or wait until it is idle")
+    return row
 
 
 @router.post("/{session_id}/archive", response_model=SessionOut)
 async def archive_session(session_id: str, state: StateDep) -> dict[str, Any]:
     """Archive an idle session: it keeps its history and accepts no new events."""
-    row = await load_session(state, session_id)
-    if row.archived_at is not None:
-        return session_response(row)
-    await _ensure_not_running(state, row, "archived")
+    await load_session(state, session_id)
     async with state.db.write() as db:
-        locked = await log.lock_session(db, session_id)
-        if locked is None:
-            raise NotFound("session", session_id)
-        await store.archive(db, locked, NewEvent(new_id("sevt"), "session.status_terminated", {}))
+        row = await _lock_idle(db, session_id, "archived")
+        if row.archived_at is not None:
+            return session_response(row)
+        await store.archive(db, row, NewEvent(new_id("sevt"), "session.status_terminated", {}))
     state.bus.publish(BusMessage(session_id, "doorbell"))
     await session_control.shut_down(state.temporal, session_id, "archived")
-    return session_response(locked)
+    return session_response(row)
 
 
 @router.delete("/{session_id}", response_model=SessionDeleted)
 async def delete_session(session_id: str, state: StateDep) -> dict[str, Any]:
     """Delete a session that is not running, with its event log."""
-    row = await load_session(state, session_id)
-    await _ensure_not_running(state, row, "deleted")
+    await load_session(state, session_id)
     async with state.db.write() as db:
+        await _lock_idle(db, session_id, "deleted")
         await store.remove(db, session_id)
     deleted_event = {"id": new_id("sevt"), "type": "session.deleted", "processed_at": None}
     state.bus.publish(BusMessage(session_id, "deleted", deleted_event))
