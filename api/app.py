@@ -77,7 +77,7 @@ def create_app(
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
     # Starlette runs the last-added middleware first: request ids are assigned before the guard may reject.
-    app.add_middleware(RequestGuard)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes())
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]

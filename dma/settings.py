@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".dma")
+MIB = 1024 * 1024
 
 
 def normalize_database_url(url: str) -> str:
@@ -71,6 +72,18 @@ class ApiSettings(CommonSettings):
     # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
     # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).
     sse_poll_seconds: float | None = None
+    # What one client event, and all the events of one request, may weigh as stored (JSON). The request default is
+    # the Messages API's own request limit: nothing larger could ever reach a model.
+    max_event_bytes: int = Field(default=16 * MIB, ge=1)
+    max_request_event_bytes: int = Field(default=32 * MIB, ge=1)
+
+    def max_body_bytes(self) -> int:
+        """Request bodies beyond this are refused unread (413).
+
+        Twice the events limit, so that requests merely over an events limit get its precise 400 (a body may also
+        weigh more than its events: JSON escapes and the envelope).
+        """
+        return 2 * self.max_request_event_bytes
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -55,6 +55,7 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
     await load_session(state, session_id)
     events: list[BaseModel] = list(body.events)
     event_intake.check_shapes(events)
+    event_intake.check_sizes(events, state.settings)
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
         if row is None:

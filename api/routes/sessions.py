@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api import session_control, unsupported
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
+from api.event_intake import check_sizes
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
@@ -63,6 +64,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     initial = body.initial_events or []
     if any(event.type != "user.message" for event in initial):
         raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
+    check_sizes(initial, state.settings)
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
