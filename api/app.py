@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -14,6 +16,7 @@ from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
+from api.redelivery import Reconciler
 from api.routes import agents, environments, events, sessions
 from dma.bus import Bus
 from dma.settings import ApiSettings
@@ -62,9 +65,13 @@ def create_app(
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
         app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus)
+        reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield
         finally:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
             if bus is None:
                 await own_bus.close()
             if db is None:

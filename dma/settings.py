@@ -44,6 +44,13 @@ class CommonSettings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
     log_level: str = "INFO"
+    # Workflow input, recorded in history: whoever starts a session workflow (the API, or a reconciler in the API or
+    # a worker) passes them, so every process that starts workflows reads the same values.
+    continue_as_new_after_turns: int = 200
+    model_max_attempts: int = 5
+    # User events still queued this long after they were accepted are handed to their workflow again (a delivery
+    # that was lost: a process died after the commit, Temporal was unreachable); the reconciler also runs this often.
+    redelivery_seconds: float = Field(default=3.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -65,9 +72,6 @@ class ApiSettings(CommonSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
     # Keyless mode exists only for ``dma dev`` on loopback; the entrypoint refuses it elsewhere.
     dev_keyless: bool = False
-    # Workflow input: recorded in history, so the API (which starts workflows) owns them.
-    continue_as_new_after_turns: int = 200
-    model_max_attempts: int = 5
     # How often SSE readers re-read the DB besides waking on the bus. The bus misses nothing when API and worker
     # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
     # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).

@@ -170,7 +170,9 @@ class Stack:
         serving = asyncio.create_task(server.serve())
         try:
             if self.with_worker:
-                async with running_worker(self.worker_settings(), client=client, db=self.db, bus=self.bus):
+                async with running_worker(
+                    self.worker_settings(), client=client, db=self.db, bus=self.bus, reconcile=False
+                ):
                     await self._serve_until_stopped(server)
             else:
                 await self._serve_until_stopped(server)

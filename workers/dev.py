@@ -49,7 +49,7 @@ async def _serve(api: ApiSettings, worker: WorkerSettings, key: str, ui_port: in
     api = api.model_copy(update={"sse_poll_seconds": api.sse_poll_seconds or 2.0})
     app = create_app(api, db=db, temporal=client, bus=bus)
     server = uvicorn.Server(uvicorn.Config(app, host=api.host, port=api.port, log_level="warning"))
-    async with running_worker(worker, client=client, db=db, bus=bus):
+    async with running_worker(worker, client=client, db=db, bus=bus, reconcile=False):
         print(_banner(api, key, ui_port), flush=True)  # noqa: T201 - the CLI's own output
         await server.serve()
     await db.dispose()

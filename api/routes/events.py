@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api import event_intake, session_control
+from api import event_intake, redelivery, session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
 from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
@@ -16,7 +16,7 @@ from api.routes.sessions import load_session
 from api.sse import StreamOptions, stream_events
 from dma.bus import BusMessage
 from dma.schemas.events import SendEvents
-from dma.store import event_pages
+from dma.store import event_pages, queued
 from dma.store import events as log
 
 router = APIRouter(prefix="/v1/sessions/{session_id}/events", tags=["events"])
@@ -65,12 +65,12 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
         intake = await event_intake.take_in(db, session_id, events)
         await log.insert_user_events(db, session_id, intake.queued)
         await log.append(db, row, intake.processed_now)
-    try:
-        await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
-    except session_control.TemporalUnavailable:
-        async with state.db.write() as db:
-            await log.delete_events(db, [event.id for event in intake.ordered])
-        raise
+        # Every still-queued message rides along, so this delivery also heals one that was lost before it.
+        intake.delivery.message_ids = await queued.queued_message_ids(db, session_id)
+        redelivery.schedule_check(row, state.settings, answered=bool(intake.processed_now))
+        db.add(row)
+    # If Temporal does not take it now, the events stay queued and the reconciler delivers them (api/redelivery.py).
+    await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
     if intake.processed_now:
         state.bus.publish(BusMessage(session_id, "doorbell"))
     return {"data": await _echo(state, session_id, intake)}

@@ -92,13 +92,9 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
     if queued:
-        try:
-            delivery = Delivery(message_ids=[event.id for event in queued if event.type == "user.message"])
-            await session_control.deliver(state.temporal, state.settings, row, delivery)
-        except session_control.TemporalUnavailable:
-            async with state.db.write() as db:
-                await store.remove(db, row.id)
-            raise
+        # If Temporal does not take it now, the events stay queued and the reconciler delivers them.
+        delivery = Delivery(message_ids=[event.id for event in queued if event.type == "user.message"])
+        await session_control.deliver(state.temporal, state.settings, row, delivery)
     return session_response(row)
 
 
