@@ -60,7 +60,7 @@ def create_app(
         from dma.bus_factory import make_bus
 
         own_db = db or Database.connect(settings.resolved_database_url())
-        own_bus = bus or make_bus(own_db.url, settings.data_dir)
+        own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=True)
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)

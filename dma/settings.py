@@ -72,9 +72,8 @@ class ApiSettings(CommonSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
     # Keyless mode exists only for ``dma dev`` on loopback; the entrypoint refuses it elsewhere.
     dev_keyless: bool = False
-    # How often SSE readers re-read the DB besides waking on the bus. The bus misses nothing when API and worker
-    # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
-    # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).
+    # How often SSE readers re-read the DB besides waking on the bus (Unix sockets in the data dir on SQLite,
+    # LISTEN/NOTIFY on PostgreSQL), so the poll is only a safety net for a lost doorbell. Empty: 1 s.
     sse_poll_seconds: float | None = None
     # What one client event, and all the events of one request, may weigh as stored (JSON). The request default is
     # the Messages API's own request limit: nothing larger could ever reach a model.

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from api.app import create_app
-from dma.bus import Bus, LocalBus
+from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.devserver import dev_server_args, wait_for_port
 from dma.settings import ApiSettings, WorkerSettings
@@ -160,9 +160,7 @@ class Stack:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         self.db = Database.connect(self.database_url)
-        self.bus = (
-            make_bus(self.database_url, self.data_dir) if not self.database_url.startswith("sqlite") else LocalBus()
-        )
+        self.bus = make_bus(self.database_url, self.data_dir, listen=True)
         await self.bus.start()
         client = await connect_client(self.temporal_address, "default")
         app = create_app(self.api_settings(), db=self.db, temporal=client, bus=self.bus)

@@ -89,7 +89,7 @@ async def running_worker(
     ``reconcile`` runs the redelivery reconciler beside the worker (off where an API in the same process runs one).
     """
     own_db = db or Database.connect(settings.resolved_database_url())
-    own_bus = bus or make_bus(own_db.url, settings.data_dir)
+    own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False)
     if bus is None:
         await own_bus.start()
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)

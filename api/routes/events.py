@@ -38,6 +38,8 @@ EVENT_TYPES = frozenset(
 )  # fmt: skip
 PREVIEWABLE = frozenset({"agent.message", "agent.thinking"})
 MAX_PAGE = 1000
+# Readers wake on the bus (sockets on SQLite, NOTIFY on PostgreSQL); the poll only catches what a bus lost.
+DEFAULT_POLL_SECONDS = 1.0
 
 
 class EventPage(BaseModel):
@@ -158,7 +160,7 @@ async def stream_session_events(
                 raise InvalidRequest(f"cannot resume after {resume_from[:64]!r}: no such event in this session")
         else:
             after_seq = await log.last_seq(db, session_id)
-    poll = state.settings.sse_poll_seconds or (0.25 if state.db.sqlite else 1.0)
+    poll = state.settings.sse_poll_seconds or DEFAULT_POLL_SECONDS
     options = StreamOptions(session_id, frozenset(previews), after_seq, poll)
     return StreamingResponse(
         stream_events(request, state, options),
