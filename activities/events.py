@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
 
 from dma.bus import Bus, BusMessage
 from dma.clock import as_utc
@@ -19,15 +20,42 @@ from dma.store.events import NewEvent
 from dma.store.tables import Session
 
 
-def status_event(session_id: str, step: int, slot: str, status_type: str) -> NewEvent:
+@dataclass(frozen=True)
+class Step:
+    """Names the events one activity writes: its session, its workflow run and the step the workflow allocated.
+
+    Ids derive from all three, so a retried activity writes the same ids, and a later run never reuses them.
+    """
+
+    session_id: str
+    run: str
+    number: int
+
+    @classmethod
+    def current(cls, session_id: str, number: int) -> Step:
+        """The step of the running activity, in the run of the workflow that scheduled it."""
+        return cls(session_id, activity.info().workflow_run_id or "", number)
+
+    def event_id(self, slot: str) -> str:
+        """The id of this step's event in ``slot``."""
+        return event_id(self.session_id, self.run, self.number, slot)
+
+    def event(
+        self, slot: str, event_type: str, body: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+    ) -> NewEvent:
+        """This step's event in ``slot``."""
+        return NewEvent(self.event_id(slot), event_type, body or {}, self.number, extra, self.run)
+
+
+def status_event(step: Step, slot: str, status_type: str) -> NewEvent:
     """``session.status_running`` / ``_rescheduled`` / ``_terminated``."""
-    return NewEvent(event_id(session_id, step, slot), status_type, {}, step)
+    return step.event(slot, status_type)
 
 
-def error_event(session_id: str, step: int, slot: str, error_type: str, message: str, retry: str) -> NewEvent:
+def error_event(step: Step, slot: str, error_type: str, message: str, retry: str) -> NewEvent:
     """``session.error`` with ``retry_status`` ``retrying`` | ``exhausted`` | ``terminal``."""
     error = {"type": error_type, "message": message, "retry_status": {"type": retry}}
-    return NewEvent(event_id(session_id, step, slot), "session.error", {"error": error}, step)
+    return step.event(slot, "session.error", {"error": error})
 
 
 def add_usage(session: Session, request_usage: dict[str, int]) -> None:
@@ -58,12 +86,12 @@ def stop_running(session: Session, now: datetime) -> None:
         session.running_since = None
 
 
-def turn_end_events(session: Session, step: int, stop_reason: dict[str, Any]) -> list[NewEvent]:
+def turn_end_events(session: Session, step: Step, stop_reason: dict[str, Any], slot: str = "") -> list[NewEvent]:
     """``session.usage`` then ``session.status_idle``: always emitted together, in that order."""
     usage = dict(session.usage or {})
     return [
-        NewEvent(event_id(session.id, step, "usage"), "session.usage", {"usage": usage}, step),
-        NewEvent(event_id(session.id, step, "idle"), "session.status_idle", {"stop_reason": stop_reason}, step),
+        step.event(f"{slot}usage", "session.usage", {"usage": usage}),
+        step.event(f"{slot}idle", "session.status_idle", {"stop_reason": stop_reason}),
     ]
 
 

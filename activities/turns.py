@@ -1,4 +1,8 @@
-"""Turn bookkeeping activities: going idle, resuming after answers, and writing tool results nobody executes."""
+"""Turn bookkeeping activities: going idle, resuming after answers, and writing tool results nobody executes.
+
+Tool results of one model response reach the stream in the model's order (``log.publish_results``): each writer
+adds its results hidden and then shows as many as the order allows.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,50 @@ from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import activity
 
-from activities.events import EventWriter, error_event, start_running, stop_running, turn_end_events
+from activities.events import EventWriter, Step, error_event, start_running, stop_running, turn_end_events
 from activities.permissions import denial_text
+from activities.reconcile import reconcile_log
 from dma.bus import Bus
 from dma.clock import utcnow
-from dma.ids import event_id
 from dma.store import events as log
 from dma.store.engine import Database
-from dma.store.events import NewEvent
+from dma.store.events import RESULT_TYPES, NewEvent
 from dma.store.tables import SessionEvent
-from workflows.contracts import FinishTurnRequest, RecordResultsRequest, ResumeRequest, SandboxNotice
+from workflows.contracts import (
+    AcknowledgeRequest,
+    BeginRunReply,
+    BeginRunRequest,
+    FinishTurnRequest,
+    RecordResultsRequest,
+    ResumeRequest,
+    SandboxNotice,
+)
+from workflows.declarations import (
+    ACKNOWLEDGE_EVENTS,
+    BEGIN_RUN,
+    FINISH_TURN,
+    NOTE_SANDBOX_RESET,
+    RECORD_TOOL_RESULTS,
+    RESUME_TURN,
+)
 
 NO_EXECUTOR_MESSAGE = "Tool '{name}' is not available: this server has no executor for it."
 INTERRUPTED_MESSAGE = "The call was cancelled: the user interrupted the turn."
-RESULT_TYPES = ("agent.tool_result", "agent.mcp_tool_result", "user.custom_tool_result", "user.tool_result")
 
 
-def result_event(session_id: str, step: int, tool_use_id: str, text: str, is_error: bool) -> NewEvent:
+def result_event(step: Step, tool_use_id: str, text: str, is_error: bool) -> NewEvent:
     """An ``agent.tool_result`` with a deterministic id."""
     body: dict[str, Any] = {
         "tool_use_id": tool_use_id,
         "content": [{"type": "text", "text": text}],
         "is_error": is_error,
     }
-    return NewEvent(event_id(session_id, step, f"result:{tool_use_id}"), "agent.tool_result", body, step)
+    return step.event(f"result:{tool_use_id}", "agent.tool_result", body)
 
 
 async def answered_tool_uses(db: AsyncSession, session_id: str, tool_use_ids: list[str]) -> set[str]:
-    """Which of these tool uses already have a result in the log."""
+    """Which of these tool uses already have a result in the log (shown or still hidden)."""
     return await log.referenced(db, session_id, tool_use_ids, RESULT_TYPES)
 
 
@@ -48,22 +66,21 @@ def _stop_reason(request: FinishTurnRequest) -> dict[str, Any]:
 
 def _result_text(request: RecordResultsRequest, tool_name: str) -> str:
     if request.reason == "denied":
-        return denial_text(tool_name)
+        return denial_text(tool_name, request.message)
     if request.reason == "sandbox_unavailable":
         return f"Tool '{tool_name}' could not run: no sandbox is available ({request.message or 'unknown reason'})."
     return NO_EXECUTOR_MESSAGE.format(name=tool_name)
 
 
-async def _denials(db: AsyncSession, sid: str, step: int, answer_ids: list[str]) -> list[NewEvent]:
+async def _denials(db: AsyncSession, step: Step, answer_ids: list[str]) -> list[NewEvent]:
     """Error results for the calls a person denied, carrying their ``deny_message``."""
     statement = select(SessionEvent).where(
         col(SessionEvent.id).in_(answer_ids), SessionEvent.type == "user.tool_confirmation"
     )
     denied = [row for row in (await db.exec(statement)).all() if row.body.get("result") == "deny"]
-    uses = await log.by_ids(db, sid, [row.body["tool_use_id"] for row in denied])
+    uses = await log.by_ids(db, step.session_id, [row.body["tool_use_id"] for row in denied])
     return [
         result_event(
-            sid,
             step,
             row.body["tool_use_id"],
             denial_text(str(uses[row.body["tool_use_id"]].body.get("name", "this tool")), row.body.get("deny_message")),
@@ -80,62 +97,82 @@ class TurnActivities:
     def __init__(self, db: Database, bus: Bus) -> None:
         self._writer = EventWriter(db, bus)
 
-    @activity.defn(name="finish_turn")
+    @BEGIN_RUN.implement
+    async def begin_run(self, request: BeginRunRequest) -> BeginRunReply:
+        """Pick up what an earlier run of the session left: close its cut-off turn, find queued and blocked work."""
+        step = Step.current(request.session_id, request.step)
+        async with self._writer.locked(request.session_id) as locked:
+            if locked is None:
+                return BeginRunReply()
+            return await reconcile_log(locked.db, locked.session, step)
+
+    @FINISH_TURN.implement
     async def finish_turn(self, request: FinishTurnRequest) -> None:
         """Mark events processed, close cut-off calls, then ``session.usage`` + ``session.status_idle``."""
-        sid, step = request.session_id, request.step
-        async with self._writer.locked(sid) as locked:
+        step = Step.current(request.session_id, request.step)
+        async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 return
             now = utcnow()
             await log.mark_processed(locked.db, locked.session, request.processed_ids, now)
-            closed = await answered_tool_uses(locked.db, sid, request.close_tool_use_ids)
-            new = [
-                result_event(sid, step, use_id, INTERRUPTED_MESSAGE, True)
+            closed = await answered_tool_uses(locked.db, step.session_id, request.close_tool_use_ids)
+            cut = [
+                result_event(step, use_id, INTERRUPTED_MESSAGE, True)
                 for use_id in request.close_tool_use_ids
                 if use_id not in closed
             ]
+            await log.append(locked.db, locked.session, cut, now, hidden=True)
+            await log.publish_all_results(locked.db, locked.session, now)
+            new: list[NewEvent] = []
             if request.error_message is not None:
                 kind = request.error_type if request.error_type and request.error_type.endswith("_error") else None
                 message = request.error_message[:2000]
-                new.append(error_event(sid, step, "error", kind or "unknown_error", message, "exhausted"))
+                new.append(error_event(step, "error", kind or "unknown_error", message, "exhausted"))
             new.extend(turn_end_events(locked.session, step, _stop_reason(request)))
             await log.append(locked.db, locked.session, new, now)
             stop_running(locked.session, now)
 
-    @activity.defn(name="resume_turn")
+    @RESUME_TURN.implement
     async def resume_turn(self, request: ResumeRequest) -> None:
         """Every blocking call is answered: mark answers processed, go running, record denials."""
-        sid, step = request.session_id, request.step
-        async with self._writer.locked(sid) as locked:
+        step = Step.current(request.session_id, request.step)
+        async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 return
             now = utcnow()
             await log.mark_processed(locked.db, locked.session, request.answer_ids, now)
-            new = [NewEvent(event_id(sid, step, "running"), "session.status_running", {}, step)]
-            new.extend(await _denials(locked.db, sid, step, request.answer_ids))
-            await log.append(locked.db, locked.session, new, now)
+            await log.append(locked.db, locked.session, [step.event("running", "session.status_running")], now)
+            denials = await _denials(locked.db, step, request.answer_ids)
+            await log.append(locked.db, locked.session, denials, now, hidden=True)
+            await log.publish_results(locked.db, locked.session, request.order, now)
             start_running(locked.session, now)
 
-    @activity.defn(name="acknowledge_events")
-    async def acknowledge_events(self, request: ResumeRequest) -> None:
+    @ACKNOWLEDGE_EVENTS.implement
+    async def acknowledge_events(self, request: AcknowledgeRequest) -> None:
         """Mark events processed with no other effect (an interrupt sent to an idle session)."""
         async with self._writer.locked(request.session_id) as locked:
             if locked is not None:
-                await log.mark_processed(locked.db, locked.session, request.answer_ids, utcnow())
+                await log.mark_processed(locked.db, locked.session, request.event_ids, utcnow())
 
-    @activity.defn(name="record_tool_results")
+    @RECORD_TOOL_RESULTS.implement
     async def record_tool_results(self, request: RecordResultsRequest) -> None:
         """Write an error result for each call: denied by policy, or with nothing to run it."""
-        sid, step = request.session_id, request.step
-        new = [
-            result_event(sid, step, use.event_id, _result_text(request, use.name), True) for use in request.tool_uses
-        ]
-        async with self._writer.locked(sid) as locked:
-            if locked is not None:
-                await log.append(locked.db, locked.session, new)
+        step = Step.current(request.session_id, request.step)
+        async with self._writer.locked(step.session_id) as locked:
+            if locked is None:
+                return
+            now = utcnow()
+            ids = [use.event_id for use in request.tool_uses]
+            answered = await answered_tool_uses(locked.db, step.session_id, ids)
+            new = [
+                result_event(step, use.event_id, _result_text(request, use.name), True)
+                for use in request.tool_uses
+                if use.event_id not in answered
+            ]
+            await log.append(locked.db, locked.session, new, now, hidden=True)
+            await log.publish_results(locked.db, locked.session, request.order or ids, now)
 
-    @activity.defn(name="note_sandbox_reset")
+    @NOTE_SANDBOX_RESET.implement
     async def note_sandbox_reset(self, notice: SandboxNotice) -> None:
         """Say in the log that the sandbox moved to a new host, and what became of the workspace."""
         outcome = (
@@ -147,7 +184,7 @@ class TurnActivities:
             f"The sandbox host {notice.lost_host!r} stopped responding; a new sandbox was provisioned on "
             f"{notice.new_host!r}. {outcome}"
         )
-        event = error_event(notice.session_id, notice.step, "reset", "unknown_error", message, "retrying")
+        event = error_event(Step.current(notice.session_id, notice.step), "reset", "unknown_error", message, "retrying")
         async with self._writer.locked(notice.session_id) as locked:
             if locked is not None:
                 await log.append(locked.db, locked.session, [event])

@@ -43,6 +43,11 @@ def sandbox_spec(session: Session) -> SandboxSpec:
     )
 
 
+def _model_id(session: Session) -> str:
+    model: dict[str, Any] = session.agent.get("model") or {}
+    return str(model.get("id", ""))[:100]
+
+
 def _summary(session: Session) -> str:
     name = str(session.agent.get("name", session.agent_id))
     return f"{name} · {session.title}"[:200] if session.title else name[:200]
@@ -63,9 +68,13 @@ async def deliver(temporal: Client, settings: CommonSettings, session: Session, 
                 SessionStart(
                     session_id=session.id,
                     agent_id=session.agent_id,
+                    model=_model_id(session),
                     continue_as_new_after_turns=settings.continue_as_new_after_turns,
                     model_max_attempts=settings.model_max_attempts,
                     sandbox=sandbox_spec(session),
+                    # Only used if this delivery starts a new run: with events already in the log, an earlier run
+                    # ended abruptly (terminated, failed, lost) and the new one reconciles what it left.
+                    reconcile=session.event_seq > 0,
                 ),
                 id=session.id,
                 task_queue=settings.task_queue,

@@ -23,13 +23,15 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_encode(secrets.token_bytes(18))}"
 
 
-def event_id(session_id: str, step: int, slot: str) -> str:
+def event_id(session_id: str, run: str, step: int, slot: str) -> str:
     """The deterministic id of a server-authored event.
 
     The workflow allocates ``step`` (carried across continue-as-new), and an activity names each event it writes in
     that step by ``slot``; a retried activity therefore writes the same ids and upserts instead of duplicating.
+    ``run`` is the workflow run: a run that starts afresh (an operator's terminate or reset, a lost workflow) counts
+    steps from the start again, and its events must not collide with those of the runs before it.
     """
-    digest = hashlib.sha256(f"{session_id}/{step}/{slot}".encode()).digest()
+    digest = hashlib.sha256(f"{session_id}/{run}/{step}/{slot}".encode()).digest()
     return f"sevt_{_encode(digest[:18])}"
 
 

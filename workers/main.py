@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -33,6 +34,29 @@ logger = logging.getLogger(__name__)
 MAX_HEARTBEAT_THROTTLE = timedelta(milliseconds=400)
 
 
+ActivityImpl = Callable[..., Any]
+
+
+def shared_activities(model: ModelActivities, turns: TurnActivities, tools: ToolActivities) -> list[ActivityImpl]:
+    """What the shared session queue runs: the model, the bookkeeping, provisioning and the sandbox-free tools."""
+    return [
+        turns.begin_run,
+        model.model_step,
+        turns.finish_turn,
+        turns.resume_turn,
+        turns.acknowledge_events,
+        turns.record_tool_results,
+        turns.note_sandbox_reset,
+        tools.provision_sandbox,
+        tools.run_tool,
+    ]
+
+
+def host_activities(tools: ToolActivities) -> list[ActivityImpl]:
+    """What this host's own queue runs: the calls that need one of its sandboxes."""
+    return [tools.run_tool, tools.destroy_sandbox]
+
+
 def build_workers(
     client: Client, settings: WorkerSettings, model: ModelActivities, turns: TurnActivities, tools: ToolActivities
 ) -> list[Worker]:
@@ -45,22 +69,13 @@ def build_workers(
         client,
         task_queue=settings.task_queue,
         workflows=[SessionWorkflow],
-        activities=[
-            model.model_step,
-            turns.finish_turn,
-            turns.resume_turn,
-            turns.acknowledge_events,
-            turns.record_tool_results,
-            turns.note_sandbox_reset,
-            tools.provision_sandbox,
-            tools.run_tool,
-        ],
+        activities=shared_activities(model, turns, tools),
         max_concurrent_activities=settings.max_concurrent_activities,
-        # pydantic and the contracts are deterministic and costly to re-import for every workflow run (measured:
-        # 507 -> 186 KiB per cached workflow); share them with the sandbox.
+        # pydantic and the boundary types are deterministic and costly to re-import for every workflow run
+        # (measured: 507 -> 186 KiB per cached workflow); share them with the sandbox.
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "pydantic", "pydantic_core", "workflows.contracts"
+                "pydantic", "pydantic_core", "workflows.contracts", "workflows.declarations"
             )
         ),
         **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
@@ -68,7 +83,7 @@ def build_workers(
     host = Worker(
         client,
         task_queue=tools.task_queue,
-        activities=[tools.run_tool, tools.destroy_sandbox],
+        activities=host_activities(tools),
         max_concurrent_activities=settings.max_concurrent_activities,
         **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
     )

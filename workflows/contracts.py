@@ -20,16 +20,25 @@ class SessionCarry(BaseModel):
     interrupts: list[str] = Field(default_factory=list[str])
     turns: int = 0
     sandbox: SandboxHandle | None = None
+    # The last few message ids taken from the inbox: a repeated delivery of one of them is dropped.
+    recent: list[str] = Field(default_factory=list[str])
 
 
 class SessionStart(BaseModel):
-    """Input of ``SessionWorkflow.run``."""
+    """Input of ``SessionWorkflow.run``.
+
+    ``reconcile`` says that an earlier run of this session may have left work behind (the log has events, yet this
+    is a fresh start: an operator terminated the workflow, it failed, or Temporal lost it), so the run begins by
+    reconciling the log. ``model`` is for the Temporal UI only.
+    """
 
     session_id: str
     agent_id: str
+    model: str = ""
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
     sandbox: SandboxSpec | None = None
+    reconcile: bool = False
     carry: SessionCarry = Field(default_factory=SessionCarry)
 
 
@@ -65,12 +74,13 @@ class ModelStepRequest(BaseModel):
 
 
 class ToolUseRef(BaseModel):
-    """A tool call the model asked for; its input stays in the event log."""
+    """A tool call the model asked for; its input stays in the event log (``preview``: a line for the Temporal UI)."""
 
     event_id: str
     name: str
     kind: ToolKind = "builtin"
     permission: Permission | None = None
+    preview: str = ""
 
     @property
     def blocking(self) -> bool:
@@ -79,11 +89,32 @@ class ToolUseRef(BaseModel):
 
 
 class ModelStepReply(BaseModel):
-    """What the workflow needs to decide the next step. ``finished`` means the activity already ended the turn."""
+    """What the workflow needs to decide the next step. ``finished`` means the activity already ended the turn.
+
+    ``stale`` means the turn's user events had all been processed by an earlier run (signals re-applied after a
+    reset, or a redelivery): the activity wrote nothing and the turn is skipped.
+    """
 
     stop_reason: str
     tool_uses: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
     finished: bool = False
+    stale: bool = False
+
+
+class BeginRunRequest(BaseModel):
+    """Reconcile the log at the start of a run that follows a run which ended abruptly (``SessionStart.reconcile``)."""
+
+    session_id: str
+    step: int
+
+
+class BeginRunReply(BaseModel):
+    """What the new run must pick up: queued user events, and calls still waiting for people with their answers."""
+
+    queued_messages: list[str] = Field(default_factory=list[str])
+    queued_interrupts: list[str] = Field(default_factory=list[str])
+    blocking: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
+    answers: list[Answer] = Field(default_factory=list[Answer])
 
 
 class FinishTurnRequest(BaseModel):
@@ -105,21 +136,40 @@ class FinishTurnRequest(BaseModel):
 
 
 class ResumeRequest(BaseModel):
-    """Every blocking call is answered: mark the answers processed, go running, record denials."""
+    """Every blocking call is answered: mark the answers processed, go running, record a person's denials.
+
+    ``order`` lists every call of the model response in the model's order: results become visible in that order.
+    """
 
     session_id: str
     step: int
     answer_ids: list[str]
+    order: list[str] = Field(default_factory=list[str])
+
+
+class AcknowledgeRequest(BaseModel):
+    """Mark user events processed with no other effect (interrupts sent to an idle session)."""
+
+    session_id: str
+    event_ids: list[str]
+
+
+ResultReason = Literal["denied", "no_executor", "sandbox_unavailable"]
 
 
 class RecordResultsRequest(BaseModel):
-    """Write error tool results (denials, calls nobody can run) for these tool uses."""
+    """Write error tool results (denials, calls nobody can run) for these tool uses.
+
+    ``order`` lists every call of the model response in the model's order: results become visible in that order.
+    ``message`` is a person's ``deny_message`` or the reason nothing could run the call.
+    """
 
     session_id: str
     step: int
     tool_uses: list[ToolUseRef]
-    reason: Literal["denied", "no_executor", "sandbox_unavailable"]
+    reason: ResultReason
     message: str | None = None
+    order: list[str] = Field(default_factory=list[str])
 
 
 class SandboxNotice(BaseModel):
@@ -163,12 +213,16 @@ class ProvisionRequest(BaseModel):
 
 
 class ToolCallRequest(BaseModel):
-    """Run one tool call; its input is read from the event log, its result written there."""
+    """Run one tool call; its input is read from the event log, its result written there.
+
+    ``order`` lists every call of the model response in the model's order: results become visible in that order.
+    """
 
     session_id: str
     step: int
     tool_use: ToolUseRef
     handle: SandboxHandle | None = None
+    order: list[str] = Field(default_factory=list[str])
 
 
 class ToolCallReply(BaseModel):

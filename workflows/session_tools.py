@@ -1,62 +1,86 @@
-"""How ``SessionWorkflow`` runs tool calls: concurrently, in the sandbox of the host that owns it (DESIGN.md §5)."""
+"""How a session workflow runs tool calls: in the model's order, in the sandbox of the host that owns it (DESIGN.md §5).
+
+Calls of one model response keep their meaning: a call that writes the workspace or runs a command starts only after
+every call before it has finished, and read-only calls next to each other run at the same time. Their results reach
+the stream in the model's order whatever order they finish in (the activities see to that).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError, TimeoutError
-from temporalio.workflow import ActivityCancellationType
 
 from workflows.contracts import (
     DestroyRequest,
     ProvisionRequest,
     SandboxHandle,
-    SandboxNotice,
     SandboxSpec,
     ToolCallReply,
     ToolCallRequest,
     ToolUseRef,
 )
-from workflows.session_base import BOOKKEEPING_TIMEOUT, HEARTBEAT_TIMEOUT, Interrupted, SessionBase
+from workflows.declarations import DESTROY_SANDBOX, PROVISION_SANDBOX, RUN_TOOL, SANDBOX_SCHEDULE_TO_START
+from workflows.session_ledger import Ledger
+from workflows.session_state import Interrupted, SessionState
 
-TOOLS_TIMEOUT = timedelta(minutes=15)
-# A sandbox host that does not pick up its queue within this long is taken for gone.
-SANDBOX_SCHEDULE_TO_START = timedelta(seconds=10)
-TOOL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
-PROVISION_TIMEOUT = timedelta(minutes=5)
-PROVISION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 MAX_SANDBOX_REPLACEMENTS = 2
 # Tools that need no sandbox run on the shared queue, on any worker.
 WORKER_TOOLS = frozenset({"web_fetch", "web_search"})
+# Tools that neither change the workspace nor run anything: they may run beside each other.
+READ_ONLY_TOOLS = frozenset({"read", "glob", "grep", "web_fetch", "web_search"})
 
 
-class SandboxedTools(SessionBase):
-    """Tool execution for ``SessionWorkflow``; the sandbox handle lives in the carried state."""
+def segments(uses: list[ToolUseRef]) -> list[list[ToolUseRef]]:
+    """The calls in rounds: consecutive read-only calls share a round; any other call has a round of its own."""
+    rounds: list[list[ToolUseRef]] = []
+    for use in uses:
+        if use.name in READ_ONLY_TOOLS and rounds and all(other.name in READ_ONLY_TOOLS for other in rounds[-1]):
+            rounds[-1].append(use)
+        else:
+            rounds.append([use])
+    return rounds
 
-    async def _run_tools(self, uses: list[ToolUseRef], cut_off: list[ToolUseRef]) -> None:
-        """Run the calls concurrently: sandbox tools on the host that owns the sandbox, web tools anywhere.
 
-        A host that stopped serving its queue (schedule-to-start timeout) is replaced by a new sandbox elsewhere,
-        which the log records, and the lost calls run again there.
+class ToolRunner:
+    """Runs a turn's tool calls and keeps the session's sandbox (its handle lives in the carried state)."""
+
+    def __init__(self, state: SessionState, ledger: Ledger) -> None:
+        self._state = state
+        self._ledger = ledger
+
+    async def run(self, uses: list[ToolUseRef], order: list[str], close_if_cut: list[str]) -> None:
+        """Run the calls round by round; raises ``Interrupted`` (naming every call left without a result).
+
+        ``order`` is every call of the model response, in the model's order; ``close_if_cut`` are further calls of
+        the turn that an interrupt leaves without a result.
         """
-        step = self._next_step()
+        step = self._state.next_step()
+        rounds = segments(uses)
+        for index, current in enumerate(rounds):
+            later = [use.event_id for batch in rounds[index + 1 :] for use in batch] + close_if_cut
+            await self._run_round(current, step, order, later)
+
+    async def _run_round(self, uses: list[ToolUseRef], step: int, order: list[str], later: list[str]) -> None:
+        """One round; a host that stopped serving its queue is replaced (the log says so) and its calls run again."""
         pending = list(uses)
         for _ in range(MAX_SANDBOX_REPLACEMENTS + 1):
-            if any(use.name not in WORKER_TOOLS for use in pending) and not await self._ensure_sandbox(pending):
+            if any(use.name not in WORKER_TOOLS for use in pending) and not await self._ensure_sandbox(pending, order):
                 return
-            lost = await self._run_batch(pending, step, cut_off)
+            lost = await self._run_batch(pending, step, order, later)
             if not lost:
                 return
-            await self._replace_sandbox()
+            if not await self._replace_sandbox(lost, order):
+                return
             pending = lost
-        await self._record_results(pending, "sandbox_unavailable", "the sandbox host kept disappearing")
+        await self._ledger.record_results(pending, "sandbox_unavailable", "the sandbox host kept disappearing", order)
 
-    async def _run_batch(self, uses: list[ToolUseRef], step: int, cut_off: list[ToolUseRef]) -> list[ToolUseRef]:
-        """Run one round of calls; returns the calls whose host was lost."""
-        handles = [(use, self._start_tool(use, step)) for use in uses]
-        await workflow.wait_condition(lambda: all(h.done() for _, h in handles) or bool(self._carry.interrupts))
+    async def _run_batch(
+        self, uses: list[ToolUseRef], step: int, order: list[str], later: list[str]
+    ) -> list[ToolUseRef]:
+        """Run calls side by side; returns the calls whose host was lost."""
+        handles = [(use, self._start_tool(use, step, order)) for use in uses]
+        self._state.show(f"tools: {', '.join(use.name for use in uses)}")
+        await workflow.wait_condition(lambda: all(h.done() for _, h in handles) or self._state.interrupted)
         for _, handle in handles:
             if not handle.done():
                 handle.cancel()
@@ -71,76 +95,68 @@ class SandboxedTools(SessionBase):
                 elif isinstance(err.cause, TimeoutError) and use.name not in WORKER_TOOLS:
                     lost.append(use)
                 else:
-                    await self._record_results([use], "sandbox_unavailable", str(err.cause or err))
-        if self._carry.interrupts:
-            raise Interrupted(cancelled + [use.event_id for use in lost + cut_off])
+                    await self._ledger.record_results([use], "sandbox_unavailable", str(err.cause or err), order)
+        if self._state.interrupted:
+            raise Interrupted(cancelled + [use.event_id for use in lost] + later)
         return lost
 
-    def _start_tool(self, use: ToolUseRef, step: int) -> workflow.ActivityHandle[ToolCallReply]:
-        sandbox = self._carry.sandbox if use.name not in WORKER_TOOLS else None
-        return workflow.start_activity(
-            "run_tool",
-            ToolCallRequest(session_id=self._start.session_id, step=step, tool_use=use, handle=sandbox),
-            result_type=ToolCallReply,
+    def _start_tool(self, use: ToolUseRef, step: int, order: list[str]) -> workflow.ActivityHandle[ToolCallReply]:
+        sandbox = self._state.carry.sandbox if use.name not in WORKER_TOOLS else None
+        where = f" · {sandbox.host}" if sandbox is not None else ""
+        request = ToolCallRequest(
+            session_id=self._state.session_id, step=step, tool_use=use, handle=sandbox, order=order
+        )
+        return RUN_TOOL.start(
+            request,
+            summary=f"{use.name}: {use.preview}{where}",
             task_queue=sandbox.task_queue if sandbox is not None else None,
-            schedule_to_start_timeout=SANDBOX_SCHEDULE_TO_START if sandbox is not None else None,
-            start_to_close_timeout=TOOLS_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=TOOL_RETRY,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            schedule_to_start=SANDBOX_SCHEDULE_TO_START if sandbox is not None else None,
         )
 
-    async def _ensure_sandbox(self, uses: list[ToolUseRef]) -> bool:
+    async def _ensure_sandbox(self, uses: list[ToolUseRef], order: list[str]) -> bool:
         """Provision the session's sandbox on some worker host, once; False (calls answered) if that fails."""
-        if self._carry.sandbox is not None:
+        if self._state.carry.sandbox is not None:
             return True
         try:
-            self._carry.sandbox = await self._provision(generation=1)
+            self._state.carry.sandbox = await self._provision(generation=1)
         except ActivityError as err:
-            await self._record_results(uses, "sandbox_unavailable", str(err.cause or err))
+            await self._ledger.record_results(uses, "sandbox_unavailable", str(err.cause or err), order)
             return False
         return True
 
     async def _provision(self, generation: int) -> SandboxHandle:
-        return await workflow.execute_activity(
-            "provision_sandbox",
-            ProvisionRequest(spec=self._sandbox_spec(), generation=generation),
-            result_type=SandboxHandle,
-            start_to_close_timeout=PROVISION_TIMEOUT,
-            heartbeat_timeout=PROVISION_TIMEOUT,
-            retry_policy=PROVISION_RETRY,
-        )
+        self._state.show("a sandbox")
+        request = ProvisionRequest(spec=self._sandbox_spec(), generation=generation)
+        return await PROVISION_SANDBOX.run(request, summary=f"provision the sandbox (generation {generation})")
 
-    async def _replace_sandbox(self) -> None:
-        lost = self._carry.sandbox
-        self._carry.sandbox = None
-        handle = await self._provision(generation=(lost.generation + 1) if lost else 1)
-        self._carry.sandbox = handle
-        notice = SandboxNotice(
-            session_id=self._start.session_id,
-            step=self._next_step(),
-            lost_host=lost.host if lost else "",
-            new_host=handle.host,
-            workspace_restored=handle.workspace_restored,
-        )
-        await self._bookkeeping("note_sandbox_reset", notice)
+    async def _replace_sandbox(self, lost_calls: list[ToolUseRef], order: list[str]) -> bool:
+        """A new sandbox on a live host; False (the lost calls answered with an error) when none can be had."""
+        lost = self._state.carry.sandbox
+        self._state.carry.sandbox = None
+        try:
+            handle = await self._provision(generation=(lost.generation + 1) if lost else 1)
+        except ActivityError as err:
+            message = f"the sandbox host was lost and no new sandbox could be provisioned ({err.cause or err})"
+            await self._ledger.record_results(lost_calls, "sandbox_unavailable", message, order)
+            return False
+        self._state.carry.sandbox = handle
+        await self._ledger.note_sandbox_reset(lost, handle)
+        return True
 
     def _sandbox_spec(self) -> SandboxSpec:
-        return self._start.sandbox or SandboxSpec(session_id=self._start.session_id)
+        return self._state.start.sandbox or SandboxSpec(session_id=self._state.session_id)
 
-    async def _destroy_sandbox(self) -> None:
+    async def destroy_sandbox(self) -> None:
         """Best effort: a deleted session's workspace goes with it (a lost host took it already)."""
-        sandbox = self._carry.sandbox
+        sandbox = self._state.carry.sandbox
         if sandbox is None:
             return
         try:
-            await workflow.execute_activity(
-                "destroy_sandbox",
-                DestroyRequest(session_id=self._start.session_id),
+            await DESTROY_SANDBOX.run(
+                DestroyRequest(session_id=self._state.session_id),
+                summary=f"destroy the sandbox on {sandbox.host}",
                 task_queue=sandbox.task_queue,
-                schedule_to_start_timeout=SANDBOX_SCHEDULE_TO_START,
-                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                schedule_to_start=SANDBOX_SCHEDULE_TO_START,
             )
         except ActivityError:
-            workflow.logger.warning("could not destroy the sandbox of session %s", self._start.session_id)
+            workflow.logger.warning("could not destroy the sandbox of session %s", self._state.session_id)

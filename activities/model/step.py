@@ -8,13 +8,16 @@ replays the recorded reply instead of calling the model again.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.events import (
     EventWriter,
+    Step,
     add_usage,
     error_event,
     start_running,
@@ -30,27 +33,42 @@ from activities.model.errors import ProviderFailure, classify
 from activities.model.providers import ModelClients
 from activities.model.result import ModelResult
 from activities.permissions import evaluate_builtin
+from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import Bus
 from dma.clock import utcnow
-from dma.ids import event_id
 from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
 from dma.store.tables import SessionEvent
 from workflows.contracts import ModelStepReply, ModelStepRequest, ToolUseRef
+from workflows.declarations import MODEL_STEP
+
+PREVIEW_CHARS = 80
+# The input field that best says what a call does, for the one-line preview the Temporal UI shows.
+_PREVIEW_FIELDS = ("command", "file_path", "path", "pattern", "url", "query")
 
 
 class SessionGone(Exception):
     """The session was deleted while a turn ran."""
 
 
-def _span_end(session_id: str, step: int, attempt: int, usage: dict[str, int], is_error: bool) -> NewEvent:
-    body = {"model_request_start_id": event_id(session_id, step, f"span@{attempt}"), "is_error": is_error}
-    body["model_usage"] = usage  # pyright: ignore[reportArgumentType] - JSON map of mixed values
-    return NewEvent(event_id(session_id, step, f"span_end@{attempt}"), "span.model_request_end", body, step)
+def _span_end(
+    step: Step, attempt: int, usage: dict[str, int], is_error: bool, extra: dict[str, Any] | None = None
+) -> NewEvent:
+    body: dict[str, Any] = {"model_request_start_id": step.event_id(f"span@{attempt}"), "is_error": is_error}
+    body["model_usage"] = usage
+    return step.event(f"span_end@{attempt}", "span.model_request_end", body, extra)
 
 
-_ZERO_USAGE = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+def preview(tool_input: object) -> str:
+    """The first line of what a call does (its command, path or URL), for the Temporal UI; never the whole input."""
+    text = ""
+    if isinstance(tool_input, dict):
+        fields: dict[str, Any] = tool_input  # pyright: ignore[reportUnknownVariableType] - JSON object
+        text = next((str(fields[key]) for key in _PREVIEW_FIELDS if isinstance(fields.get(key), str)), "")
+        text = text or json.dumps(fields, ensure_ascii=False)
+    lines = text.strip().splitlines()
+    return lines[0][:PREVIEW_CHARS] if lines else ""
 
 
 def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
@@ -64,6 +82,7 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
             name=row.body.get("name", ""),
             kind=TOOL_USE_TYPES[row.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
             permission=row.body.get("evaluated_permission"),
+            preview=preview(row.body.get("input")),
         )
         for row in rows
         if row.type in TOOL_USE_TYPES
@@ -83,7 +102,7 @@ class ModelActivities:
         self._clients = clients
         self._max_tokens = max_tokens
 
-    @activity.defn(name="model_step")
+    @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
         """Run one model request for the session and record what it produced."""
         # Heartbeat through the DB writes too: a write waiting on a busy database must not look like a dead worker.
@@ -91,29 +110,29 @@ class ModelActivities:
             return await self._model_step(request, activity.info().attempt)
 
     async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
+        step = Step.current(request.session_id, request.step)
         try:
-            begun = await self._begin(request, attempt)
+            begun = await self._begin(request, step, attempt)
         except SessionGone:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
         if isinstance(begun, ModelStepReply):
             return begun
         agent, messages = begun
-        sid, step = request.session_id, request.step
         model_id = str(agent.get("model", {}).get("id", ""))
         params: dict[str, Any] = {"model": model_id, "max_tokens": self._max_tokens, "messages": messages}
         if agent.get("system"):
             params["system"] = agent["system"]
         if tools := build_tools(agent):
             params["tools"] = tools
-        publisher = DeltaPublisher(self._bus, sid, event_id(sid, step, "message"), event_id(sid, step, "thinking"))
+        publisher = DeltaPublisher(self._bus, step.session_id, step.event_id("message"), step.event_id("thinking"))
         try:
             result = await stream_messages(self._clients.for_model(model_id), params, publisher)
         except asyncio.CancelledError:
-            await asyncio.shield(self._close_span(request, attempt))
+            await asyncio.shield(self._close_span(step, attempt))
             raise
         except Exception as err:  # noqa: BLE001 - every provider failure is classified, none is swallowed
             failure = classify(err)
-            await self._record_failure(request, attempt, failure)
+            await self._record_failure(request, step, attempt, failure)
             raise ApplicationError(
                 failure.message,
                 type=failure.error_type,
@@ -121,30 +140,38 @@ class ModelActivities:
                 next_retry_delay=failure.retry_after,
             ) from err
         publisher.flush()
-        return await self._record_success(request, attempt, agent, result)
+        return await self._record_success(step, attempt, agent, result)
 
     async def _begin(
-        self, request: ModelStepRequest, attempt: int
+        self, request: ModelStepRequest, step: Step, attempt: int
     ) -> ModelStepReply | tuple[dict[str, Any], list[dict[str, Any]]]:
         """One transaction: replay check, start the turn, close spans of dead attempts, open this span, read context."""
-        sid, step = request.session_id, request.step
+        sid = step.session_id
         async with self._writer.locked(sid) as locked:
             if locked is None:
                 raise SessionGone(sid)
             db, session = locked.db, locked.session
-            rows = await log.step_events(db, sid, step)
+            rows = await log.step_events(db, sid, step.run, step.number)
             if (recorded := _replay(rows)) is not None:
                 return recorded
             now = utcnow()
+            if request.mark_processed and not rows:
+                # A turn starts: one that another run left running (an operator's reset) is over.
+                await close_dead_turn(db, session, step)
+            marked = await log.mark_processed(db, session, request.mark_processed, now)
+            partly_done = len(marked) < len(request.mark_processed)
+            if not rows and partly_done and await _stale(db, sid, request.mark_processed, marked):
+                return ModelStepReply(stop_reason="end_turn", finished=True, stale=True)
+            if not request.mark_processed:
+                # After tools: results still hidden (a call cut short) go on the stream before the model reads them.
+                await log.publish_all_results(db, session, now)
             new: list[NewEvent] = []
-            await log.mark_processed(db, session, request.mark_processed, now)
             if session.status == "rescheduling":
-                new.append(status_event(sid, step, f"running@{attempt}", "session.status_running"))
+                new.append(status_event(step, f"running@{attempt}", "session.status_running"))
             elif request.mark_processed:
-                new.append(status_event(sid, step, "running", "session.status_running"))
-            new.extend(self._dangling_span_ends(rows, sid, step))
-            span_id = event_id(sid, step, f"span@{attempt}")
-            new.append(NewEvent(span_id, "span.model_request_start", {}, step, {"attempt": attempt}))
+                new.append(status_event(step, "running", "session.status_running"))
+            new.extend(self._dangling_span_ends(rows, step))
+            new.append(step.event(f"span@{attempt}", "span.model_request_start", {}, {"attempt": attempt}))
             await log.append(db, session, new, now)
             start_running(session, now)
             agent = dict(session.agent)
@@ -152,47 +179,46 @@ class ModelActivities:
         return agent, build_messages(history)
 
     @staticmethod
-    def _dangling_span_ends(rows: list[SessionEvent], sid: str, step: int) -> list[NewEvent]:
+    def _dangling_span_ends(rows: list[SessionEvent], step: Step) -> list[NewEvent]:
         """Span starts of attempts that died without an end (a killed worker) get an error end now."""
         ended = {row.body.get("model_request_start_id") for row in rows if row.type == "span.model_request_end"}
         ends: list[NewEvent] = []
         for row in rows:
             if row.type == "span.model_request_start" and row.id not in ended:
                 dead_attempt = int((row.extra or {}).get("attempt", 0))
-                ends.append(_span_end(sid, step, dead_attempt, dict(_ZERO_USAGE), True))
+                ends.append(_span_end(step, dead_attempt, dict(ZERO_USAGE), True))
         return ends
 
-    async def _record_failure(self, request: ModelStepRequest, attempt: int, failure: ProviderFailure) -> None:
-        sid, step = request.session_id, request.step
+    async def _record_failure(
+        self, request: ModelStepRequest, step: Step, attempt: int, failure: ProviderFailure
+    ) -> None:
         retrying = failure.retryable and attempt < request.max_attempts
-        new = [_span_end(sid, step, attempt, dict(_ZERO_USAGE), True)]
+        new = [_span_end(step, attempt, dict(ZERO_USAGE), True)]
         if retrying:
-            new.append(error_event(sid, step, f"error@{attempt}", failure.error_type, failure.message, "retrying"))
-            new.append(status_event(sid, step, f"rescheduled@{attempt}", "session.status_rescheduled"))
-        async with self._writer.locked(sid) as locked:
+            new.append(error_event(step, f"error@{attempt}", failure.error_type, failure.message, "retrying"))
+            new.append(status_event(step, f"rescheduled@{attempt}", "session.status_rescheduled"))
+        async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 return
             if retrying:
                 locked.session.status = "rescheduling"
             await log.append(locked.db, locked.session, new)
 
-    async def _close_span(self, request: ModelStepRequest, attempt: int) -> None:
+    async def _close_span(self, step: Step, attempt: int) -> None:
         """An interrupted request still ends its span (API_CONTRACT.md §3.3)."""
-        span_end = _span_end(request.session_id, request.step, attempt, dict(_ZERO_USAGE), True)
-        async with self._writer.locked(request.session_id) as locked:
+        span_end = _span_end(step, attempt, dict(ZERO_USAGE), True)
+        async with self._writer.locked(step.session_id) as locked:
             if locked is not None:
                 await log.append(locked.db, locked.session, [span_end])
 
     async def _record_success(
-        self, request: ModelStepRequest, attempt: int, agent: dict[str, Any], result: ModelResult
+        self, step: Step, attempt: int, agent: dict[str, Any], result: ModelResult
     ) -> ModelStepReply:
-        sid, step = request.session_id, request.step
-        new, uses = self._content_events(sid, step, agent, result)
+        new, uses = self._content_events(step, agent, result)
         usage = result.usage.as_wire()
-        span_end = _span_end(sid, step, attempt, usage, False)
-        new.append(NewEvent(span_end.id, span_end.type, span_end.body, step, {"stop_reason": result.stop_reason}))
+        new.append(_span_end(step, attempt, usage, False, {"stop_reason": result.stop_reason}))
         finished = not uses
-        async with self._writer.locked(sid) as locked:
+        async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
             add_usage(locked.session, usage)
@@ -204,31 +230,47 @@ class ModelActivities:
 
     @staticmethod
     def _content_events(
-        sid: str, step: int, agent: dict[str, Any], result: ModelResult
+        step: Step, agent: dict[str, Any], result: ModelResult
     ) -> tuple[list[NewEvent], list[ToolUseRef]]:
         new: list[NewEvent] = []
         if result.thinking_blocks:
-            new.append(
-                NewEvent(
-                    event_id(sid, step, "thinking"), "agent.thinking", {}, step, {"blocks": result.thinking_blocks}
-                )
-            )
+            new.append(step.event("thinking", "agent.thinking", {}, {"blocks": result.thinking_blocks}))
         texts = [text for text in result.texts if text]
         if texts:
             content = [{"type": "text", "text": text} for text in texts]
-            new.append(NewEvent(event_id(sid, step, "message"), "agent.message", {"content": content}, step))
+            new.append(step.event("message", "agent.message", {"content": content}))
         uses: list[ToolUseRef] = []
         for index, call in enumerate(result.tool_calls):
-            use_id = event_id(sid, step, f"tool:{index}")
+            slot = f"tool:{index}"
             body: dict[str, Any] = {"name": call.name, "input": call.input}
+            line = preview(call.input)
             if tool_kind(agent, call.name) == "custom":
-                new.append(NewEvent(use_id, "agent.custom_tool_use", body, step))
-                uses.append(ToolUseRef(event_id=use_id, name=call.name, kind="custom"))
+                new.append(step.event(slot, "agent.custom_tool_use", body))
+                uses.append(ToolUseRef(event_id=step.event_id(slot), name=call.name, kind="custom", preview=line))
                 continue
             verdict = evaluate_builtin(agent, call.name)
-            new.append(NewEvent(use_id, "agent.tool_use", {**body, **verdict.event_fields()}, step))
-            uses.append(ToolUseRef(event_id=use_id, name=call.name, kind="builtin", permission=verdict.verdict))
+            new.append(step.event(slot, "agent.tool_use", {**body, **verdict.event_fields()}))
+            uses.append(
+                ToolUseRef(
+                    event_id=step.event_id(slot),
+                    name=call.name,
+                    kind="builtin",
+                    permission=verdict.verdict,
+                    preview=line,
+                )
+            )
         return new, uses
+
+
+async def _stale(db: AsyncSession, session_id: str, starting: list[str], marked: list[str]) -> bool:
+    """Whether a turn's messages were all processed before this run got to them (nothing for the model to answer).
+
+    Deliveries are repeated on purpose (a redelivery of queued events; signals re-applied after an operator's reset),
+    so a turn whose every ``user.message`` already had its answer starts nothing.
+    """
+    rows = await log.by_ids(db, session_id, starting)
+    messages = [event_id for event_id in starting if (row := rows.get(event_id)) and row.type == "user.message"]
+    return not any(event_id in marked for event_id in messages) and (bool(messages) or len(rows) < len(starting))
 
 
 def _stop_reason(provider_reason: str) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 ``provision_sandbox`` runs on the shared queue and pins the session to this host by returning this host's own queue
 (``sandbox@<host_id>``); the workflow then sends ``run_tool`` and ``destroy_sandbox`` there. ``run_tool`` reads the
-call's input from the event log and writes ``agent.tool_result`` under a deterministic id, so a retried attempt finds
-the recorded result and returns it instead of running the tool a second time.
+call's input from the event log and writes ``agent.tool_result`` under a deterministic id; a call that already has a
+result (a retried attempt, or a later run repeating the call) returns it instead of running the tool a second time.
+Results of one model response reach the stream in the model's order (``log.publish_results``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import asyncio
 from typing import Any
 
 from sqlmodel import col, select
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.events import Step
 from activities.heartbeat import heartbeating
 from activities.sandboxes.base import SandboxError
 from activities.sandboxes.manager import SandboxManager
@@ -25,13 +26,14 @@ from activities.tools.runner import ToolRunner
 from activities.tools.web_fetch import WebFetcher
 from activities.tools.web_search import SearchBackend
 from dma.bus import Bus, BusMessage
-from dma.ids import event_id
+from dma.clock import utcnow
 from dma.settings import WorkerSettings
 from dma.store import events as log
 from dma.store.engine import Database
-from dma.store.events import NewEvent
+from dma.store.events import RESULT_TYPES
 from dma.store.tables import Session, SessionEvent
 from workflows.contracts import DestroyRequest, ProvisionRequest, SandboxHandle, ToolCallReply, ToolCallRequest
+from workflows.declarations import DESTROY_SANDBOX, PROVISION_SANDBOX, RUN_TOOL
 
 SANDBOX_QUEUE_PREFIX = "sandbox@"
 
@@ -76,7 +78,7 @@ class ToolActivities:
         """Start the task that stops idle sandboxes; cancel it on shutdown."""
         return asyncio.create_task(self._manager.run_reaper(every), name="sandbox-reaper")
 
-    @activity.defn(name="provision_sandbox")
+    @PROVISION_SANDBOX.implement
     async def provision_sandbox(self, req: ProvisionRequest) -> SandboxHandle:
         """Create (idempotently) the session's sandbox on this host and say which queue reaches it."""
         workspace = self._manager.workspace(req.spec.session_id)
@@ -96,36 +98,39 @@ class ToolActivities:
             workspace_restored=restored,
         )
 
-    @activity.defn(name="destroy_sandbox")
+    @DESTROY_SANDBOX.implement
     async def destroy_sandbox(self, req: DestroyRequest) -> None:
         """Remove the session's sandbox and workspace from this host (idempotent)."""
         async with heartbeating():
             await self._manager.destroy(req.session_id)
 
-    @activity.defn(name="run_tool")
+    @RUN_TOOL.implement
     async def run_tool(self, req: ToolCallRequest) -> ToolCallReply:
-        """Run one built-in tool call and record its ``agent.tool_result``; exactly once per call id."""
-        sid, step, use = req.session_id, req.step, req.tool_use
-        result_id = event_id(sid, step, f"result:{use.event_id}")
-        session, call, recorded = await self._load(sid, use.event_id, result_id)
+        """Run one built-in tool call and record its ``agent.tool_result``; exactly once per call."""
+        step, use = Step.current(req.session_id, req.step), req.tool_use
+        session, call, recorded = await self._load(step.session_id, use.event_id)
         if recorded is not None:
+            await self._publish(step.session_id, req.order)
             return ToolCallReply(is_error=bool(recorded.body.get("is_error")))
         if session is None:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
         if call is None:
             raise ApplicationError(f"tool use {use.event_id} is not in the log", type="tool_use_missing")
         outcome = await self._outcome(session, use.kind, use.name, call)
-        await self._record(sid, step, result_id, use.event_id, outcome)
+        await self._record(step, use.event_id, outcome, req.order)
         return ToolCallReply(is_error=outcome.is_error)
 
-    async def _load(
-        self, sid: str, use_id: str, result_id: str
-    ) -> tuple[Session | None, SessionEvent | None, SessionEvent | None]:
+    async def _load(self, sid: str, use_id: str) -> tuple[Session | None, SessionEvent | None, SessionEvent | None]:
+        """The session, the call, and the call's result if one was already recorded."""
         async with self._db.read() as db:
             session = await db.get(Session, sid)
-            rows = await db.exec(select(SessionEvent).where(col(SessionEvent.id).in_([use_id, result_id])))
-            by_id = {row.id: row for row in rows.all() if row.session_id == sid}
-        return session, by_id.get(use_id), by_id.get(result_id)
+            call = await db.exec(select(SessionEvent).where(SessionEvent.id == use_id, SessionEvent.session_id == sid))
+            result = await db.exec(
+                select(SessionEvent).where(
+                    SessionEvent.session_id == sid, SessionEvent.ref == use_id, col(SessionEvent.type).in_(RESULT_TYPES)
+                )
+            )
+            return session, call.first(), result.first()
 
     async def _outcome(self, session: Session, kind: str, name: str, call: SessionEvent) -> ToolOutcome:
         if kind != "builtin":
@@ -143,16 +148,27 @@ class ToolActivities:
         async with heartbeating():
             return await self._runner.run(name, raw, config, spec)
 
-    async def _record(self, sid: str, step: int, result_id: str, use_id: str, outcome: ToolOutcome) -> None:
+    async def _record(self, step: Step, use_id: str, outcome: ToolOutcome, order: list[str]) -> None:
         body: dict[str, Any] = {
             "tool_use_id": use_id,
             "content": [{"type": "text", "text": outcome.text_for_model}],
             "is_error": outcome.is_error,
         }
         extra = {"full_text": outcome.full_text} if outcome.truncated else None
+        result = step.event(f"result:{use_id}", "agent.tool_result", body, extra)
         async with self._db.write() as db:
-            session = await log.lock_session(db, sid)
+            session = await log.lock_session(db, step.session_id)
             if session is None:
                 return
-            await log.append(db, session, [NewEvent(result_id, "agent.tool_result", body, step, extra)])
+            now = utcnow()
+            await log.append(db, session, [result], now, hidden=True)
+            await log.publish_results(db, session, order or [use_id], now)
+        self._bus.publish(BusMessage(step.session_id, "doorbell"))
+
+    async def _publish(self, sid: str, order: list[str]) -> None:
+        """A repeated call whose result is already recorded: show what the order now allows."""
+        async with self._db.write() as db:
+            session = await log.lock_session(db, sid)
+            if session is not None and await log.publish_results(db, session, order, utcnow()):
+                db.add(session)
         self._bus.publish(BusMessage(sid, "doorbell"))

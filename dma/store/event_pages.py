@@ -59,7 +59,8 @@ async def _queued(db: AsyncSession, query: EventQuery, limit: int) -> list[Sessi
     if query.processed:
         return []
     pos = col(SessionEvent.pos)
-    statement = _base(query).where(col(SessionEvent.seq).is_(None))
+    # Only user events queue; a hidden server tool result (waiting for its turn in the stream) is not listed yet.
+    statement = _base(query).where(col(SessionEvent.seq).is_(None), col(SessionEvent.type).startswith("user."))
     if query.after_pos is not None:
         statement = statement.where(pos < query.after_pos if query.descending else pos > query.after_pos)
     statement = statement.order_by(pos.desc() if query.descending else pos.asc()).limit(limit)

@@ -19,16 +19,25 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dma.clock import rfc3339, utcnow
 from dma.store.tables import Session, SessionEvent
 
+# Events that answer a tool use (their ``ref`` is the tool use's id).
+RESULT_TYPES = ("agent.tool_result", "agent.mcp_tool_result", "user.custom_tool_result", "user.tool_result")
+# Results the server writes; these may wait hidden until every earlier call of their model response has one.
+SERVER_RESULT_TYPES = ("agent.tool_result", "agent.mcp_tool_result")
+
 
 @dataclass(frozen=True)
 class NewEvent:
-    """A server-authored event to append; ``body`` holds every wire field but id, type and processed_at."""
+    """A server-authored event to append; ``body`` holds every wire field but id, type and processed_at.
+
+    ``run`` and ``step`` say which workflow run and step wrote it (to find a step's events after a retry).
+    """
 
     id: str
     type: str
     body: dict[str, Any] = field(default_factory=dict[str, Any])
     step: int | None = None
     extra: dict[str, Any] | None = None
+    run: str | None = None
 
     @property
     def ref(self) -> str | None:
@@ -58,34 +67,101 @@ async def _existing_ids(db: AsyncSession, ids: Sequence[str]) -> set[str]:
     return set(rows.all())
 
 
-async def append(db: AsyncSession, session: Session, events: Sequence[NewEvent], now: datetime | None = None) -> int:
+async def append(
+    db: AsyncSession,
+    session: Session,
+    events: Sequence[NewEvent],
+    now: datetime | None = None,
+    *,
+    hidden: bool = False,
+) -> int:
     """Append server events that are not in the log yet (idempotent by id); returns how many were new.
 
+    ``hidden`` events get no stream position yet (tool results waiting for their turn, see ``publish_results``).
     The caller holds ``session`` locked (``lock_session``) in the same transaction.
     """
     existing = await _existing_ids(db, [event.id for event in events])
     fresh = [event for event in events if event.id not in existing]
     stamp = now or utcnow()
     for event in fresh:
+        if not hidden:
+            session.event_seq += 1
         db.add(
             SessionEvent(
                 id=event.id,
                 session_id=session.id,
-                seq=session.event_seq + 1,
+                seq=None if hidden else session.event_seq,
                 type=event.type,
                 body=event.body,
-                processed_at=stamp,
+                processed_at=None if hidden else stamp,
                 created_at=stamp,
+                run=event.run,
                 step=event.step,
                 ref=event.ref,
                 extra=event.extra,
             )
         )
-        session.event_seq += 1
     if fresh:
         session.updated_at = stamp
         db.add(session)
     return len(fresh)
+
+
+def _show(session: Session, row: SessionEvent, now: datetime) -> None:
+    session.event_seq += 1
+    row.seq = session.event_seq
+    row.processed_at = now
+
+
+async def publish_results(db: AsyncSession, session: Session, order: Sequence[str], now: datetime) -> int:
+    """Show hidden tool results in the model's ``order``, as far as every earlier call has a result.
+
+    Calls of one model response may finish in any order; their results reach the stream in the order the model
+    asked for them. The caller holds ``session`` locked; returns how many results became visible.
+    """
+    if not order:
+        return 0
+    await db.flush()
+    statement = select(SessionEvent).where(
+        SessionEvent.session_id == session.id,
+        col(SessionEvent.ref).in_(list(order)),
+        col(SessionEvent.type).in_(RESULT_TYPES),
+    )
+    by_ref = {row.ref: row for row in (await db.exec(statement)).all()}
+    shown = 0
+    for use_id in order:
+        row = by_ref.get(use_id)
+        if row is None:
+            break
+        if row.seq is None:
+            _show(session, row, now)
+            db.add(row)
+            shown += 1
+    if shown:
+        session.updated_at = now
+        db.add(session)
+    return shown
+
+
+async def publish_all_results(db: AsyncSession, session: Session, now: datetime) -> int:
+    """Show every hidden tool result of the session, in the order of the calls they answer (a turn moves on)."""
+    await db.flush()
+    statement = select(SessionEvent).where(
+        SessionEvent.session_id == session.id,
+        col(SessionEvent.seq).is_(None),
+        col(SessionEvent.type).in_(SERVER_RESULT_TYPES),
+    )
+    hidden = list((await db.exec(statement)).all())
+    if not hidden:
+        return 0
+    uses = await by_ids(db, session.id, [row.ref for row in hidden if row.ref is not None])
+    hidden.sort(key=lambda row: (uses[row.ref].seq or 0) if row.ref in uses else 0)
+    for row in hidden:
+        _show(session, row, now)
+        db.add(row)
+    session.updated_at = now
+    db.add(session)
+    return len(hidden)
 
 
 async def insert_user_events(db: AsyncSession, session_id: str, events: Sequence[NewEvent]) -> list[SessionEvent]:
@@ -147,11 +223,11 @@ async def visible_in_order(db: AsyncSession, session_id: str) -> list[SessionEve
     return list((await db.exec(statement)).all())
 
 
-async def step_events(db: AsyncSession, session_id: str, step: int) -> list[SessionEvent]:
-    """The events an activity wrote for one step (to replay its result after a retry)."""
+async def step_events(db: AsyncSession, session_id: str, run: str, step: int) -> list[SessionEvent]:
+    """The events an activity of workflow run ``run`` wrote for one step (to replay its result after a retry)."""
     statement = (
         select(SessionEvent)
-        .where(SessionEvent.session_id == session_id, SessionEvent.step == step)
+        .where(SessionEvent.session_id == session_id, SessionEvent.run == run, SessionEvent.step == step)
         .order_by(col(SessionEvent.seq))
     )
     return list((await db.exec(statement)).all())

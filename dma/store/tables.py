@@ -112,15 +112,17 @@ class SessionEvent(SQLModel, table=True):
 
     ``seq`` is the per-session stream position, assigned when the event becomes visible (its ``processed_at`` is set):
     server events get it on insert, user events when the workflow processes them. Lists order by it (that is
-    ``processed_at`` order) and SSE readers resume after it. ``step`` and ``extra`` are private bookkeeping of the
-    activity that wrote the event (never sent to clients).
+    ``processed_at`` order) and SSE readers resume after it. ``run``, ``step`` and ``extra`` are private bookkeeping
+    of the activity that wrote the event (never sent to clients): the workflow run and the step it allocated.
+    A tool result written while an earlier call of the same model response has none yet stays hidden (no ``seq``)
+    until it can be shown in the model's order.
     """
 
     __tablename__ = "session_events"  # pyright: ignore[reportAssignmentType] - see ApiKey
     __table_args__ = (
         UniqueConstraint("session_id", "seq", name="uq_session_events_seq"),
         Index("ix_session_events_session_pos", "session_id", "pos"),
-        Index("ix_session_events_session_step", "session_id", "step"),
+        Index("ix_session_events_session_run_step", "session_id", "run", "step"),
         Index("ix_session_events_session_ref", "session_id", "ref"),
         # Queued user events only (a handful at any time): what the reconciler and "is a turn about to run?" read.
         Index(
@@ -140,6 +142,7 @@ class SessionEvent(SQLModel, table=True):
     body: JsonMap = _json()
     processed_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
+    run: str | None = Field(default=None, max_length=64)
     step: int | None = Field(default=None)
     # The tool use an answer or a result refers to (tool_use_id / custom_tool_use_id), to find answered calls.
     ref: str | None = Field(default=None, max_length=64)

@@ -94,15 +94,25 @@ def test_every_tool_through_a_session(sandbox_client: anthropic.Anthropic) -> No
     assert searched.is_error and "search" in text_of(searched).lower()
 
 
-def test_tools_of_one_response_run_concurrently(sandbox_client: anthropic.Anthropic) -> None:
-    # One persistent shell runs one command at a time, so the slow call is bash and the quick one a file tool.
+def test_calls_of_one_response_keep_the_models_order(sandbox_client: anthropic.Anthropic) -> None:
+    """Issue 8 fix 4: write then read of one file in one response used to race (the read could run first)."""
     session = make_session(sandbox_client, agent=make_agent(sandbox_client, tools=TOOLSET).id)
-    text = call("bash", {"command": "sleep 2; echo slow"}) + " " + call("glob", {"pattern": "*"})
-    sandbox_client.beta.sessions.events.send(session.id, events=[user_message(text)])
-    events = wait_for_idle_events(sandbox_client, session.id, 1, timeout=60)
-    bash_use, glob_use = [e for e in events if e.type == "agent.tool_use"]
-    results = {e.tool_use_id: e for e in events if e.type == "agent.tool_result"}
-    assert text_of(results[bash_use.id]).strip() == "slow"
-    assert not results[glob_use.id].is_error
-    gap = (results[bash_use.id].processed_at - results[glob_use.id].processed_at).total_seconds()
-    assert gap > 1.0, "the quick call waited for the slow one"
+    for turn in range(1, 21):
+        content = f"version {turn}"
+        text = " ".join(
+            [
+                call("write", {"file_path": "note.txt", "content": content}),
+                call("read", {"file_path": "note.txt"}),
+                call("bash", {"command": "cat note.txt"}),
+                call("glob", {"pattern": "*.txt"}),
+            ]
+        )
+        sandbox_client.beta.sessions.events.send(session.id, events=[user_message(text)])
+        events = wait_for_idle_events(sandbox_client, session.id, turn, timeout=60)
+        uses = [e for e in events if e.type == "agent.tool_use"][-4:]
+        results = [e for e in events if e.type == "agent.tool_result"][-4:]
+        assert [r.tool_use_id for r in results] == [u.id for u in uses], "results follow the model's order"
+        assert not results[0].is_error
+        assert content in text_of(results[1]), f"turn {turn}: read ran before write"
+        assert text_of(results[2]).strip() == content
+        assert "note.txt" in text_of(results[3])

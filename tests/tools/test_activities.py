@@ -64,7 +64,7 @@ async def new_session(db: Database, environment: dict[str, Any] | None = None) -
 
 
 async def tool_use(db: Database, sid: str, step: int, name: str, tool_input: dict[str, Any]) -> ToolCallRequest:
-    use_id = event_id(sid, step, f"tool_use:{uuid.uuid4().hex}")
+    use_id = event_id(sid, "test-run", step, f"tool_use:{uuid.uuid4().hex}")
     async with db.write() as session:
         row = await log.lock_session(session, sid)
         assert row is not None
@@ -74,9 +74,11 @@ async def tool_use(db: Database, sid: str, step: int, name: str, tool_input: dic
 
 
 async def result_of(db: Database, request: ToolCallRequest) -> SessionEvent:
-    result_id = event_id(request.session_id, request.step, f"result:{request.tool_use.event_id}")
     async with db.read() as session:
-        row = (await session.exec(select(SessionEvent).where(SessionEvent.id == result_id))).first()
+        statement = select(SessionEvent).where(
+            SessionEvent.ref == request.tool_use.event_id, SessionEvent.type == "agent.tool_result"
+        )
+        row = (await session.exec(statement)).first()
     assert row is not None
     return row
 

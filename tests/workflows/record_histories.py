@@ -56,6 +56,29 @@ def scenario_sessions(client: anthropic.Anthropic) -> dict[str, str]:
     return sessions
 
 
+def terminated_sessions(client: anthropic.Anthropic, stack: Stack) -> dict[str, str]:
+    """Sessions whose workflow an operator terminated; their next run starts by reconciling the log."""
+    restarted = make_session(client)
+    client.beta.sessions.events.send(restarted.id, events=[user_message("one")])
+    wait_for_idle_events(client, restarted.id, 1)
+    asyncio.run(_terminate(stack, restarted.id))
+    client.beta.sessions.events.send(restarted.id, events=[user_message("two")])
+    wait_for_idle_events(client, restarted.id, 2)
+    blocked = make_session(client, agent=make_agent(client, tools=ASK).id)
+    client.beta.sessions.events.send(blocked.id, events=[user_message('[[tool:bash {"command": "ls"}]]')])
+    use = _wait_for_use(client, blocked.id)
+    asyncio.run(_terminate(stack, blocked.id))
+    confirm: Any = {"type": "user.tool_confirmation", "tool_use_id": use, "result": "allow"}
+    client.beta.sessions.events.send(blocked.id, events=[confirm])
+    wait_for_idle_events(client, blocked.id, 1)
+    return {"reconciled_after_terminate": restarted.id, "blocked_turn_resumed_after_terminate": blocked.id}
+
+
+async def _terminate(stack: Stack, session_id: str) -> None:
+    temporal = await connect_client(stack.temporal_address, "default")
+    await temporal.get_workflow_handle(session_id).terminate("recording a history")
+
+
 def _wait_for_use(client: anthropic.Anthropic, session_id: str) -> str:
     while True:
         events = list(client.beta.sessions.events.list(session_id))
@@ -82,7 +105,7 @@ def main() -> None:
         stack = Stack(url, temporal.address, model.url, directory, api_overrides=overrides).start()
         try:
             client = anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url)
-            sessions = scenario_sessions(client)
+            sessions = scenario_sessions(client) | terminated_sessions(client, stack)
             asyncio.run(dump(stack, sessions))
         finally:
             stack.stop()

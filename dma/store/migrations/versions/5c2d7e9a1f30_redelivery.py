@@ -1,7 +1,7 @@
 """redelivery: sessions.redeliver_at and a partial index of queued user events
 
 Revision ID: 5c2d7e9a1f30
-Revises: 47b50e64ca3a
+Revises: b1c2d3e4f5a6
 Create Date: 2026-12-01 21:40:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '5c2d7e9a1f30'
-down_revision: str | None = '47b50e64ca3a'
+down_revision: str | None = 'b1c2d3e4f5a6'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

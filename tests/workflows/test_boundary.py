@@ -1,0 +1,64 @@
+"""The workflow–activity boundary: what the worker registers is exactly what ``workflows/declarations.py`` declares."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from activities.model.providers import ModelClients
+from activities.model.step import ModelActivities
+from activities.sandboxes.manager import SandboxManager
+from activities.tools.activities import ToolActivities
+from activities.turns import TurnActivities
+from dma.bus import LocalBus
+from dma.settings import WorkerSettings
+from dma.store.engine import Database
+from workers.main import host_activities, shared_activities
+from workflows.declarations import DECLARATION_ATTRIBUTE, DECLARED, ActivityDef
+
+
+def registered(tmp_path: Path) -> tuple[list[Any], list[Any]]:
+    db = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    bus = LocalBus()
+    model = ModelActivities(db, bus, ModelClients(None, None), 1024)
+    turns = TurnActivities(db, bus)
+    settings = WorkerSettings(data_dir=tmp_path)
+    tools = ToolActivities(db, bus, SandboxManager(tmp_path), settings, host_id="h")
+    return shared_activities(model, turns, tools), host_activities(tools)
+
+
+def temporal_name(implementation: Any) -> str:
+    definition = activity._Definition.must_from_callable(implementation)  # pyright: ignore[reportPrivateUsage]
+    assert definition.name is not None
+    return definition.name
+
+
+def test_registered_activities_are_exactly_the_declared_ones(tmp_path: Path) -> None:
+    shared, host = registered(tmp_path)
+    names = {temporal_name(fn) for fn in shared + host}
+    assert names == {declaration.name for declaration in DECLARED}
+    assert len({d.name for d in DECLARED}) == len(DECLARED), "a name is declared twice"
+
+
+def test_each_implementation_has_its_declarations_types(tmp_path: Path) -> None:
+    shared, host = registered(tmp_path)
+    for implementation in shared + host:
+        declaration: ActivityDef[Any, Any] = getattr(implementation, DECLARATION_ATTRIBUTE)
+        assert declaration in DECLARED
+        assert temporal_name(implementation) == declaration.name
+        hints = typing.get_type_hints(implementation)
+        parameters = [name for name in hints if name != "return"]
+        assert len(parameters) == 1, f"{declaration.name} takes one request"
+        assert hints[parameters[0]] is declaration.request, declaration.name
+        assert hints["return"] is declaration.reply, declaration.name
+
+
+def test_workflows_name_no_activity_by_string() -> None:
+    """Workflow modules call activities only through their declarations."""
+    for path in Path("workflows").glob("*.py"):
+        text = path.read_text()
+        assert "workflow.start_activity(" not in text or path.name == "declarations.py", path
+        assert "workflow.execute_activity(" not in text, path

@@ -1,0 +1,186 @@
+"""``SessionWorkflow``'s failure branches, with fake activities under the real declarations (STYLE.md §10).
+
+Each runs the real workflow code on the real Temporal dev server; only the activities are scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+
+from tests.stack import TemporalDevServer
+from tests.workflows.fakes import DONE, Fakes, calls_tools, eventually, running, start_session, uses
+from workflows import session_tools
+from workflows.contracts import Answer, BeginRunReply, Delivery, FinishTurnRequest, ProvisionRequest, ToolUseRef
+from workflows.session import SessionWorkflow
+
+
+@pytest.fixture
+async def temporal(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
+    yield await Client.connect(temporal_server.address, data_converter=pydantic_data_converter)
+
+
+def finishes(fakes: Fakes) -> list[FinishTurnRequest]:
+    return fakes.called("finish_turn")
+
+
+async def test_provision_failure_answers_the_calls_and_the_turn_goes_on(temporal: Client) -> None:
+    def refuse(_: ProvisionRequest) -> object:
+        raise ApplicationError("no bubblewrap here", type="sandbox_unavailable", non_retryable=True)
+
+    fakes = Fakes(replies=[calls_tools(uses("bash")), DONE, DONE])
+    fakes.provision = refuse  # pyright: ignore[reportAttributeAccessIssue]
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+        recorded = fakes.called("record_tool_results")
+        assert [r.reason for r in recorded] == ["sandbox_unavailable"]
+        assert "no bubblewrap here" in (recorded[0].message or "")
+        await handle.signal(SessionWorkflow.deliver, Delivery(message_ids=["m2"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 3)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_host_lost_and_no_replacement_ends_the_calls_not_the_workflow(
+    temporal: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_tools, "SANDBOX_SCHEDULE_TO_START", timedelta(seconds=1))
+    provisions = 0
+
+    def first_only(request: ProvisionRequest) -> object:
+        nonlocal provisions
+        provisions += 1
+        if provisions > 1:
+            raise ApplicationError("every host is gone", type="sandbox_unavailable", non_retryable=True)
+        from workflows.contracts import SandboxHandle
+
+        return SandboxHandle(
+            session_id=request.spec.session_id, host="gone", task_queue="nobody-polls-this", backend="bwrap"
+        )
+
+    fakes = Fakes(replies=[calls_tools(uses("bash", "write")), DONE])
+    fakes.provision = first_only  # pyright: ignore[reportAttributeAccessIssue]
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2, timeout=30)
+        recorded = fakes.called("record_tool_results")
+        assert [r.reason for r in recorded] == ["sandbox_unavailable", "sandbox_unavailable"]
+        assert "no new sandbox could be provisioned" in (recorded[0].message or "")
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_non_retryable_model_error_ends_the_turn_and_the_session_lives(temporal: Client) -> None:
+    bad = ApplicationError("model said 400", type="invalid_request_error", non_retryable=True)
+    fakes = Fakes(replies=[bad, DONE])
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: bool(finishes(fakes)))
+        finish = finishes(fakes)[0]
+        assert (finish.stop_reason, finish.error_type) == ("retries_exhausted", "invalid_request_error")
+        assert "m1" in finish.processed_ids
+        await handle.signal(SessionWorkflow.deliver, Delivery(message_ids=["m2"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+        assert len(fakes.called("model_step")) == 2, "no retry of a non-retryable error"
+
+
+async def test_interrupt_during_a_tool_batch_closes_running_and_later_calls(temporal: Client) -> None:
+    batch = uses("bash", "bash", "read")
+    fakes = Fakes(replies=[calls_tools(batch)], tool_seconds={"bash": 30})
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: bool(fakes.tool_runs))
+        await handle.signal(SessionWorkflow.deliver, Delivery(interrupt_ids=["i1"]))
+        await eventually(lambda: bool(finishes(fakes)))
+        finish = finishes(fakes)[0]
+        assert finish.stop_reason == "end_turn" and "i1" in finish.processed_ids
+        assert finish.close_tool_use_ids == [use.event_id for use in batch]
+        assert [run.event_id for run in fakes.tool_runs] == [batch[0].event_id], "later calls never started"
+        assert fakes.tool_runs[0].cancelled
+
+
+async def test_calls_run_in_the_models_order_and_reads_side_by_side(temporal: Client) -> None:
+    batch = uses("read", "glob", "bash", "grep")
+    fakes = Fakes(replies=[calls_tools(batch), DONE], tool_seconds={"read": 1.0, "glob": 1.0, "bash": 0.5})
+    async with running(temporal, fakes) as queue:
+        await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+    read, glob, bash, grep = fakes.tool_runs
+    assert {read.name, glob.name} == {"read", "glob"} and (bash.name, grep.name) == ("bash", "grep")
+    assert max(read.started, glob.started) < min(read.ended, glob.ended), "the two reads overlapped"
+    assert bash.started >= max(read.ended, glob.ended), "bash waited for the reads before it"
+    assert grep.started >= bash.ended, "the read after bash waited for it"
+    order = [use.event_id for use in batch]
+    assert all(call.order == order for call in fakes.called("run_tool"))
+
+
+async def test_a_new_run_after_terminate_reconciles_and_resumes_a_blocked_turn(temporal: Client) -> None:
+    first = Fakes(replies=[DONE])
+    async with running(temporal, first) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: bool(first.called("model_step")))
+        await handle.terminate("operator")
+    asked = ToolUseRef(event_id="use-asked", name="bash", permission="ask")
+    second = Fakes(replies=[DONE, DONE], begin=BeginRunReply(queued_messages=["m2"], blocking=[asked]))
+    async with running(temporal, second) as queue:
+        handle = await start_session(
+            temporal, queue, Delivery(message_ids=["m3"]), reconcile=True, session_id=handle.id
+        )
+        await eventually(lambda: bool(second.called("begin_run")))
+        assert second.log[0][0] == "begin_run", "the new run reconciles before anything else"
+        await until_details(handle, "waiting for people: use-asked")
+        assert not second.called("model_step"), "a blocked turn waits for its answer, not for the model"
+        answer = Answer(event_id="c1", tool_use_id="use-asked", allow=True)
+        await handle.signal(SessionWorkflow.deliver, Delivery(answers=[answer]))
+        await eventually(lambda: len(second.called("model_step")) == 2)
+    names = [name for name, _ in second.log]
+    assert names.index("resume_turn") < names.index("run_tool") < names.index("model_step")
+    assert [run.event_id for run in second.tool_runs] == ["use-asked"]
+    resumed, queued = second.called("model_step")
+    assert resumed.mark_processed == [] and queued.mark_processed == ["m2", "m3"]
+    assert set(second.run_ids).isdisjoint(first.run_ids), "a new run writes under its own run id"
+    assert resumed.step > 0
+
+
+async def current_details(handle: WorkflowHandle[SessionWorkflow, None]) -> str:
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
+
+
+async def until_details(handle: WorkflowHandle[SessionWorkflow, None], text: str, timeout: float = 20) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        details = await current_details(handle)
+        if text in details:
+            return details
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"current details never said {text!r}: {details!r}")
+        await asyncio.sleep(0.05)
+
+
+async def test_activities_and_the_workflow_are_readable_in_the_ui(temporal: Client) -> None:
+    batch = [ToolUseRef(event_id="use-1", name="bash", permission="allow", preview="ls -la /workspace")]
+    fakes = Fakes(replies=[calls_tools(batch), DONE])
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+        details = await until_details(handle, "waiting for a message")
+        described = await handle.describe()
+        history = await handle.fetch_history()
+    summaries = [
+        event.user_metadata.summary
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    texts = [pydantic_data_converter.payload_converter.from_payload(s, str) for s in summaries]
+    assert any(text.startswith("model fake · turn 1 · step") for text in texts), texts
+    assert any(text == "bash: ls -la /workspace · fake-host" for text in texts), texts
+    assert any(text.startswith("provision the sandbox") for text in texts), texts
+    assert await described.static_summary() == "fake agent · a title"
+    assert details.startswith("**idle** · turn 1 · step ") and "sandbox: bwrap on fake-host" in details
