@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -14,6 +16,7 @@ from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
+from api.redelivery import Reconciler
 from api.routes import agents, environments, events, sessions
 from dma.bus import Bus
 from dma.settings import ApiSettings
@@ -57,14 +60,18 @@ def create_app(
         from dma.bus_factory import make_bus
 
         own_db = db or Database.connect(settings.resolved_database_url())
-        own_bus = bus or make_bus(own_db.url, settings.data_dir)
+        own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=True)
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
         app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus)
+        reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield
         finally:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
             if bus is None:
                 await own_bus.close()
             if db is None:
@@ -77,7 +84,7 @@ def create_app(
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
     # Starlette runs the last-added middleware first: request ids are assigned before the guard may reject.
-    app.add_middleware(RequestGuard)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes())
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]

@@ -7,6 +7,8 @@ answered yet. Everything runs under the session row lock, so two racing answers 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -15,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.errors import InvalidRequest
 from dma.ids import new_id
 from dma.schemas.events import UserCustomToolResult, UserToolConfirmation, event_body, has_redacted_block
+from dma.settings import ApiSettings
 from dma.store import events as log
 from dma.store.events import NewEvent
 from workflows.contracts import Answer, Delivery
@@ -32,6 +35,27 @@ class Intake:
     processed_now: list[NewEvent] = field(default_factory=list[NewEvent])
     ordered: list[NewEvent] = field(default_factory=list[NewEvent])
     delivery: Delivery = field(default_factory=Delivery)
+
+
+def check_sizes(events: Sequence[BaseModel], settings: ApiSettings) -> None:
+    """Refuse an event, or a request's events together, larger as stored than the limits allow (nothing written).
+
+    Sizes are measured as the store writes them (JSON), so a limit means the same on every database.
+    """
+    total = 0
+    for index, event in enumerate(events):
+        size = len(json.dumps(event_body(event)).encode())
+        if size > settings.max_event_bytes:
+            raise InvalidRequest(
+                f"events.{index} is {size} bytes; an event may hold at most {settings.max_event_bytes} bytes "
+                "(DMA_MAX_EVENT_BYTES)"
+            )
+        total += size
+    if total > settings.max_request_event_bytes:
+        raise InvalidRequest(
+            f"the events of this request hold {total} bytes together; the limit is "
+            f"{settings.max_request_event_bytes} bytes (DMA_MAX_REQUEST_EVENT_BYTES)"
+        )
 
 
 def check_shapes(events: list[BaseModel]) -> None:

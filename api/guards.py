@@ -11,7 +11,6 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
 # A JSON ``\\u0000`` escape, not preceded by an odd number of backslashes (which would make it literal text).
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -24,8 +23,9 @@ def _error(kind: str, message: str, request_id: str) -> bytes:
 class RequestGuard:
     """Pure ASGI (no buffering of responses, so SSE is untouched); buffers request bodies up to a limit."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,6 +39,10 @@ class RequestGuard:
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
+        too_large = f"request body is larger than {self.max_body_bytes} bytes (2 x DMA_MAX_REQUEST_EVENT_BYTES)"
+        if _declared_length(scope) > self.max_body_bytes:
+            await self._reject(send, 413, "invalid_request_error", too_large, request_id)
+            return
         body = bytearray()
         more = True
         while more:
@@ -47,8 +51,8 @@ class RequestGuard:
                 return
             body.extend(message.get("body", b""))
             more = bool(message.get("more_body", False))
-            if len(body) > MAX_BODY_BYTES:
-                await self._reject(send, 413, "invalid_request_error", "request body is too large", request_id)
+            if len(body) > self.max_body_bytes:
+                await self._reject(send, 413, "invalid_request_error", too_large, request_id)
                 return
         if b"\x00" in body or _JSON_NUL.search(body):
             await self._reject(send, 400, "invalid_request_error", "strings may not contain NUL (\\u0000)", request_id)
@@ -65,6 +69,14 @@ class RequestGuard:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _declared_length(scope: Scope) -> int:
+    """The request's ``content-length`` (0 when absent or unreadable; the streamed size is checked anyway)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def _replay(body: bytes) -> Receive:

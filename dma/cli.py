@@ -12,6 +12,8 @@ from pathlib import Path
 from dma.settings import ApiSettings, CommonSettings, WorkerSettings
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Modules of the ``bench`` extra: ``dma bench`` names the extra when one is missing.
+BENCH_EXTRA_MODULES = frozenset({"psutil"})
 
 
 def _logging(level: str) -> None:
@@ -131,7 +133,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 2
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    bench = importlib.import_module("bench.__main__")
+    try:
+        bench = importlib.import_module("bench.__main__")
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in BENCH_EXTRA_MODULES:
+            raise
+        print(f"dma bench needs the bench extra ({err.name} is missing): pip install 'dma[bench]'", file=sys.stderr)
+        return 2
     return int(bench.main(args.bench_args))
 
 

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".dma")
+MIB = 1024 * 1024
 
 
 def normalize_database_url(url: str) -> str:
@@ -43,6 +44,13 @@ class CommonSettings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
     log_level: str = "INFO"
+    # Workflow input, recorded in history: whoever starts a session workflow (the API, or a reconciler in the API or
+    # a worker) passes them, so every process that starts workflows reads the same values.
+    continue_as_new_after_turns: int = 200
+    model_max_attempts: int = 5
+    # User events still queued this long after they were accepted are handed to their workflow again (a delivery
+    # that was lost: a process died after the commit, Temporal was unreachable); the reconciler also runs this often.
+    redelivery_seconds: float = Field(default=3.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -64,13 +72,21 @@ class ApiSettings(CommonSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
     # Keyless mode exists only for ``dma dev`` on loopback; the entrypoint refuses it elsewhere.
     dev_keyless: bool = False
-    # Workflow input: recorded in history, so the API (which starts workflows) owns them.
-    continue_as_new_after_turns: int = 200
-    model_max_attempts: int = 5
-    # How often SSE readers re-read the DB besides waking on the bus. The bus misses nothing when API and worker
-    # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
-    # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).
+    # How often SSE readers re-read the DB besides waking on the bus (Unix sockets in the data dir on SQLite,
+    # LISTEN/NOTIFY on PostgreSQL), so the poll is only a safety net for a lost doorbell. Empty: 1 s.
     sse_poll_seconds: float | None = None
+    # What one client event, and all the events of one request, may weigh as stored (JSON). The request default is
+    # the Messages API's own request limit: nothing larger could ever reach a model.
+    max_event_bytes: int = Field(default=16 * MIB, ge=1)
+    max_request_event_bytes: int = Field(default=32 * MIB, ge=1)
+
+    def max_body_bytes(self) -> int:
+        """Request bodies beyond this are refused unread (413).
+
+        Twice the events limit, so that requests merely over an events limit get its precise 400 (a body may also
+        weigh more than its events: JSON escapes and the envelope).
+        """
+        return 2 * self.max_request_event_bytes
 
     @field_validator("api_keys", mode="before")
     @classmethod

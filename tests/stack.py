@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from api.app import create_app
-from dma.bus import Bus, LocalBus
+from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.devserver import dev_server_args, wait_for_port
 from dma.settings import ApiSettings, WorkerSettings
@@ -180,9 +180,7 @@ class Stack:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         self.db = Database.connect(self.database_url)
-        self.bus = (
-            make_bus(self.database_url, self.data_dir) if not self.database_url.startswith("sqlite") else LocalBus()
-        )
+        self.bus = make_bus(self.database_url, self.data_dir, listen=True)
         await self.bus.start()
         client = await connect_client(self.temporal_address, "default")
         app = create_app(self.api_settings(), db=self.db, temporal=client, bus=self.bus)
@@ -190,7 +188,9 @@ class Stack:
         serving = asyncio.create_task(server.serve())
         try:
             if self.with_worker:
-                async with running_worker(self.worker_settings(), client=client, db=self.db, bus=self.bus):
+                async with running_worker(
+                    self.worker_settings(), client=client, db=self.db, bus=self.bus, reconcile=False
+                ):
                     await self._serve_until_stopped(server)
             else:
                 await self._serve_until_stopped(server)

@@ -10,7 +10,7 @@ import subprocess
 import uvicorn
 
 from api.app import create_app
-from dma.bus import LocalBus
+from dma.bus_factory import make_bus
 from dma.devserver import start_dev_server
 from dma.settings import ApiSettings, WorkerSettings
 from dma.store import migrate
@@ -40,7 +40,9 @@ def _banner(api: ApiSettings, key: str, ui_port: int | None) -> str:
 
 async def _serve(api: ApiSettings, worker: WorkerSettings, key: str, ui_port: int | None) -> None:
     db = Database.connect(api.resolved_database_url())
-    bus = LocalBus()
+    # Sockets even here: a `dma worker` started beside `dma dev` on the same data dir reaches its streams too.
+    bus = make_bus(db.url, api.data_dir, listen=True)
+    await bus.start()
     client = await connect_client(api.temporal_address, api.temporal_namespace)
     worker = worker.model_copy(
         update={"temporal_address": api.temporal_address, "task_queue": api.task_queue, "database_url": db.url}
@@ -49,9 +51,10 @@ async def _serve(api: ApiSettings, worker: WorkerSettings, key: str, ui_port: in
     api = api.model_copy(update={"sse_poll_seconds": api.sse_poll_seconds or 2.0})
     app = create_app(api, db=db, temporal=client, bus=bus)
     server = uvicorn.Server(uvicorn.Config(app, host=api.host, port=api.port, log_level="warning"))
-    async with running_worker(worker, client=client, db=db, bus=bus):
+    async with running_worker(worker, client=client, db=db, bus=bus, reconcile=False):
         print(_banner(api, key, ui_port), flush=True)  # noqa: T201 - the CLI's own output
         await server.serve()
+    await bus.close()
     await db.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
+from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.settings import WorkerSettings
@@ -90,11 +92,19 @@ def build_workers(
 
 @asynccontextmanager
 async def running_worker(
-    settings: WorkerSettings, *, client: Client | None = None, db: Database | None = None, bus: Bus | None = None
+    settings: WorkerSettings,
+    *,
+    client: Client | None = None,
+    db: Database | None = None,
+    bus: Bus | None = None,
+    reconcile: bool = True,
 ) -> AsyncGenerator[list[Worker], None]:
-    """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests)."""
+    """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests).
+
+    ``reconcile`` runs the redelivery reconciler beside the worker (off where an API in the same process runs one).
+    """
     own_db = db or Database.connect(settings.resolved_database_url())
-    own_bus = bus or make_bus(own_db.url, settings.data_dir)
+    own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False)
     if bus is None:
         await own_bus.start()
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)
@@ -111,11 +121,16 @@ async def running_worker(
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
     workers = build_workers(temporal, settings, model, turns, tools)
     reaper = tools.start_reaper()
+    reconciler = Reconciler(own_db, temporal, settings).start() if reconcile else None
     try:
         async with workers[0], workers[1]:
             yield workers
     finally:
         reaper.cancel()
+        if reconciler is not None:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
         await manager.close()
         await clients.close()
         if bus is None:

@@ -115,8 +115,10 @@ class SessionWorkflow:
                     break
                 await self._handle_tools(reply.tool_uses)
         except Interrupted as cut:
+            # A batch the model never saw (its first request was cut off) is part of the interrupted turn too.
             answered = [answer.event_id for answer in state.answers.values()]
-            await self._ledger.finish("end_turn", processed=state.take_interrupts() + answered, close=cut.close)
+            processed = starting + state.take_interrupts() + answered
+            await self._ledger.finish("end_turn", processed=processed, close=cut.close)
         state.set_status("idle", "a message")
 
     async def _model_step(self, starting: list[str]) -> ModelStepReply | None:

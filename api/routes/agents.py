@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from api import unsupported
 from api.deps import DbDep
 from api.errors import InvalidRequest
 from api.query import MAX_INT32, decode_cursor, encode_cursor, time_filters
@@ -55,6 +56,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 @router.post("", response_model=AgentOut)
 async def create_agent(body: AgentCreate, db: DbDep) -> dict[str, Any]:
     """Create an agent at version 1."""
+    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
     return await store.create_agent(db, body.to_body())
 
 
@@ -82,6 +84,7 @@ async def retrieve_agent(
 @router.post("/{agent_id}", response_model=AgentOut)
 async def update_agent(agent_id: str, body: AgentUpdate, db: DbDep) -> dict[str, Any]:
     """Update an agent; a change creates a new version."""
+    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
     return await store.update_agent(db, agent_id, body)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from api import unsupported
 from api.deps import DbDep
 from api.query import time_filters
 from api.routes.agents import next_page, page_after
@@ -25,6 +26,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 @router.post("", response_model=EnvironmentOut)
 async def create_environment(body: EnvironmentCreate, db: DbDep) -> dict[str, Any]:
     """Create an environment."""
+    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.ENVIRONMENT)
     return await store.create_environment(db, body)
 
 
@@ -48,6 +50,7 @@ async def retrieve_environment(environment_id: str, db: DbDep) -> dict[str, Any]
 @router.post("/{environment_id}", response_model=EnvironmentOut)
 async def update_environment(environment_id: str, body: EnvironmentUpdate, db: DbDep) -> dict[str, Any]:
     """Update an environment in place."""
+    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.ENVIRONMENT)
     return await store.update_environment(db, environment_id, body)
 
 

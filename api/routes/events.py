@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api import event_intake, session_control
+from api import event_intake, redelivery, session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
 from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
@@ -16,7 +16,7 @@ from api.routes.sessions import load_session
 from api.sse import StreamOptions, stream_events
 from dma.bus import BusMessage
 from dma.schemas.events import SendEvents
-from dma.store import event_pages
+from dma.store import event_pages, queued
 from dma.store import events as log
 
 router = APIRouter(prefix="/v1/sessions/{session_id}/events", tags=["events"])
@@ -38,6 +38,8 @@ EVENT_TYPES = frozenset(
 )  # fmt: skip
 PREVIEWABLE = frozenset({"agent.message", "agent.thinking"})
 MAX_PAGE = 1000
+# Readers wake on the bus (sockets on SQLite, NOTIFY on PostgreSQL); the poll only catches what a bus lost.
+DEFAULT_POLL_SECONDS = 1.0
 
 
 class EventPage(BaseModel):
@@ -55,6 +57,7 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
     await load_session(state, session_id)
     events: list[BaseModel] = list(body.events)
     event_intake.check_shapes(events)
+    event_intake.check_sizes(events, state.settings)
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
         if row is None:
@@ -64,12 +67,12 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
         intake = await event_intake.take_in(db, session_id, events)
         await log.insert_user_events(db, session_id, intake.queued)
         await log.append(db, row, intake.processed_now)
-    try:
-        await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
-    except session_control.TemporalUnavailable:
-        async with state.db.write() as db:
-            await log.delete_events(db, [event.id for event in intake.ordered])
-        raise
+        # Every still-queued message rides along, so this delivery also heals one that was lost before it.
+        intake.delivery.message_ids = await queued.queued_message_ids(db, session_id)
+        redelivery.schedule_check(row, state.settings, answered=bool(intake.processed_now))
+        db.add(row)
+    # If Temporal does not take it now, the events stay queued and the reconciler delivers them (api/redelivery.py).
+    await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
     if intake.processed_now:
         state.bus.publish(BusMessage(session_id, "doorbell"))
     return {"data": await _echo(state, session_id, intake)}
@@ -157,7 +160,7 @@ async def stream_session_events(
                 raise InvalidRequest(f"cannot resume after {resume_from[:64]!r}: no such event in this session")
         else:
             after_seq = await log.last_seq(db, session_id)
-    poll = state.settings.sse_poll_seconds or (0.25 if state.db.sqlite else 1.0)
+    poll = state.settings.sse_poll_seconds or DEFAULT_POLL_SECONDS
     options = StreamOptions(session_id, frozenset(previews), after_seq, poll)
     return StreamingResponse(
         stream_events(request, state, options),

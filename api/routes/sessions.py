@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api import session_control
+from api import session_control, unsupported
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
+from api.event_intake import check_sizes
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
@@ -18,6 +20,7 @@ from dma.ids import is_id, new_id
 from dma.schemas.agents import apply_overrides
 from dma.schemas.events import event_body
 from dma.schemas.sessions import (
+    AgentWithOverrides,
     SessionCreate,
     SessionDeleted,
     SessionOut,
@@ -51,6 +54,9 @@ async def load_session(state: StateDep, session_id: str) -> Session:
 @router.post("", response_model=SessionOut)
 async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]:
     """Create a session from an agent (optionally with overrides) and an environment."""
+    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.SESSION)
+    if isinstance(body.agent, AgentWithOverrides):
+        unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
     if body.vault_ids:
         raise NotFound("vault", body.vault_ids[0])
     if body.resources:
@@ -58,6 +64,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     initial = body.initial_events or []
     if any(event.type != "user.message" for event in initial):
         raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
+    check_sizes(initial, state.settings)
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
@@ -85,13 +92,9 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
     if queued:
-        try:
-            delivery = Delivery(message_ids=[event.id for event in queued if event.type == "user.message"])
-            await session_control.deliver(state.temporal, state.settings, row, delivery)
-        except session_control.TemporalUnavailable:
-            async with state.db.write() as db:
-                await store.remove(db, row.id)
-            raise
+        # If Temporal does not take it now, the events stay queued and the reconciler delivers them.
+        delivery = Delivery(message_ids=[event.id for event in queued if event.type == "user.message"])
+        await session_control.deliver(state.temporal, state.settings, row, delivery)
     return session_response(row)
 
 
@@ -164,6 +167,9 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     """Update a session's title, metadata or budget."""
     await load_session(state, session_id)
     sent = body.model_fields_set
+    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.SESSION)
+    if body.agent is not None:
+        unsupported.refuse(body.agent.model_dump(mode="json", exclude_unset=True), unsupported.AGENT, prefix="agent.")
     if "vault_ids" in sent:
         raise InvalidRequest("vault_ids cannot be changed after a session is created")
     async with state.db.write() as db:
@@ -199,44 +205,49 @@ def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple
         if merged != (row.meta or {}):
             changes["meta"] = changed["metadata"] = merged
     if "budget" in sent:
-        if row.budget is None:
-            raise InvalidRequest("a budget can only be changed on a session created with one")
+        # Only null gets here (budgets are not supported yet): it clears a budget stored before that rule.
         new_budget = body.budget.model_dump(mode="json") if body.budget else None
         if new_budget != row.budget:
             changes["budget"] = changed["budget"] = new_budget
     return changes, changed
 
 
-async def _ensure_not_running(state: StateDep, row: Session, action: str) -> None:
-    async with state.db.read() as db:
-        queued = await store.has_queued_events(db, row.id)
-    if row.status in ("running", "rescheduling") or queued:
+async def _lock_idle(db: AsyncSession, session_id: str, action: str) -> Session:
+    """The session locked for this transaction, or 4xx when it is gone or has a turn running or about to run.
+
+    The check and the caller's write share this transaction and row lock, so an event posted in between (the POST
+    takes the same lock) either lands first and refuses the delete/archive, or finds the session gone/archived.
+    """
+    row = await log.lock_session(db, session_id)
+    if row is None:
+        raise NotFound("session", session_id)
+    if row.archived_at is None and (
+        row.status in ("running", "rescheduling") or await store.has_queued_events(db, session_id)
+    ):
         raise InvalidRequest(f"a running session cannot be {action}; interrupt it or wait until it is idle")
+    return row
 
 
 @router.post("/{session_id}/archive", response_model=SessionOut)
 async def archive_session(session_id: str, state: StateDep) -> dict[str, Any]:
     """Archive an idle session: it keeps its history and accepts no new events."""
-    row = await load_session(state, session_id)
-    if row.archived_at is not None:
-        return session_response(row)
-    await _ensure_not_running(state, row, "archived")
+    await load_session(state, session_id)
     async with state.db.write() as db:
-        locked = await log.lock_session(db, session_id)
-        if locked is None:
-            raise NotFound("session", session_id)
-        await store.archive(db, locked, NewEvent(new_id("sevt"), "session.status_terminated", {}))
+        row = await _lock_idle(db, session_id, "archived")
+        if row.archived_at is not None:
+            return session_response(row)
+        await store.archive(db, row, NewEvent(new_id("sevt"), "session.status_terminated", {}))
     state.bus.publish(BusMessage(session_id, "doorbell"))
     await session_control.shut_down(state.temporal, session_id, "archived")
-    return session_response(locked)
+    return session_response(row)
 
 
 @router.delete("/{session_id}", response_model=SessionDeleted)
 async def delete_session(session_id: str, state: StateDep) -> dict[str, Any]:
     """Delete a session that is not running, with its event log."""
-    row = await load_session(state, session_id)
-    await _ensure_not_running(state, row, "deleted")
+    await load_session(state, session_id)
     async with state.db.write() as db:
+        await _lock_idle(db, session_id, "deleted")
         await store.remove(db, session_id)
     deleted_event = {"id": new_id("sevt"), "type": "session.deleted", "processed_at": None}
     state.bus.publish(BusMessage(session_id, "deleted", deleted_event))

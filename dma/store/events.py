@@ -257,13 +257,6 @@ async def set_status(db: AsyncSession, session_id: str, status: str) -> None:
     await db.exec(update(Session).where(col(Session.id) == session_id).values(status=status, updated_at=utcnow()))
 
 
-async def delete_events(db: AsyncSession, event_ids: Sequence[str]) -> None:
-    """Remove queued events whose delivery failed (the request that wrote them is answered with an error)."""
-    from sqlalchemy import delete
-
-    await db.exec(delete(SessionEvent).where(col(SessionEvent.id).in_(event_ids)))
-
-
 async def referenced(db: AsyncSession, session_id: str, tool_use_ids: Sequence[str], types: Sequence[str]) -> set[str]:
     """Which of these tool uses already have an event of one of ``types`` referring to them."""
     if not tool_use_ids:

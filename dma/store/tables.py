@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 JsonMap = dict[str, Any]
@@ -72,6 +72,14 @@ class Session(SQLModel, table=True):
     """A session row. The API writes it at creation; afterwards activities keep ``status`` and ``usage`` current."""
 
     __tablename__ = "sessions"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (
+        Index(
+            "ix_sessions_redeliver_at",
+            "redeliver_at",
+            sqlite_where=text("redeliver_at IS NOT NULL"),
+            postgresql_where=text("redeliver_at IS NOT NULL"),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     agent_id: str = Field(index=True, max_length=64)
@@ -91,6 +99,9 @@ class Session(SQLModel, table=True):
     active_seconds: float = 0.0
     # When the current stretch of running began (null while idle); closed into active_seconds at each idle.
     running_since: datetime | None = _ts(nullable=True)
+    # When the reconciler next hands this session's waiting user events to its workflow again (api/redelivery.py);
+    # null: as soon as a queued event is older than the grace period.
+    redeliver_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts(index=True)
     updated_at: datetime = _ts()
     archived_at: datetime | None = _ts(nullable=True)
@@ -113,6 +124,14 @@ class SessionEvent(SQLModel, table=True):
         Index("ix_session_events_session_pos", "session_id", "pos"),
         Index("ix_session_events_session_run_step", "session_id", "run", "step"),
         Index("ix_session_events_session_ref", "session_id", "ref"),
+        # Queued user events only (a handful at any time): what the reconciler and "is a turn about to run?" read.
+        Index(
+            "ix_session_events_queued",
+            "session_id",
+            "created_at",
+            sqlite_where=text("processed_at IS NULL"),
+            postgresql_where=text("processed_at IS NULL"),
+        ),
     )
 
     pos: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))

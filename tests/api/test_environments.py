@@ -67,12 +67,12 @@ def test_limited_networking_and_packages(client: anthropic.Anthropic) -> None:
     }
     with pytest.raises(anthropic.BadRequestError):
         client.beta.environments.update(limited.id, config={"type": "cloud", "packages": {"pip": ["requests"]}})
-    networking = {"type": "limited", "allowed_hosts": ["pypi.org"], "allow_package_managers": True}
+    networking = {"type": "limited", "allowed_hosts": [], "allow_package_managers": True}
     updated = client.beta.environments.update(
         limited.id, config={"type": "cloud", "networking": networking, "packages": {"pip": ["requests"]}}
     )
     config = updated.config.to_dict()
-    assert config["networking"]["allowed_hosts"] == ["pypi.org"] and config["packages"]["pip"] == ["requests"]
+    assert config["networking"]["allow_package_managers"] is True and config["packages"]["pip"] == ["requests"]
     kept = client.beta.environments.update(limited.id, config={"type": "cloud", "packages": {"npm": ["left-pad"]}})
     assert kept.config.to_dict()["networking"] == config["networking"]
     assert kept.config.to_dict()["packages"] == {**EMPTY_PACKAGES, "pip": ["requests"], "npm": ["left-pad"]}

@@ -84,6 +84,7 @@ class Fakes:
     replies: list[Reply] = field(default_factory=list[Reply])
     provision: Callable[[ProvisionRequest], SandboxHandle] | None = None
     tool_seconds: dict[str, float] = field(default_factory=dict[str, float])
+    model_seconds: float = 0.0
     begin: BeginRunReply = field(default_factory=BeginRunReply)
     log: list[tuple[str, Any]] = field(default_factory=list[tuple[str, Any]])
     tool_runs: list[ToolRun] = field(default_factory=list[ToolRun])
@@ -105,6 +106,10 @@ class Fakes:
         async def model_step(request: ModelStepRequest) -> ModelStepReply:
             fakes.log.append((MODEL_STEP.name, request))
             fakes.run_ids.append(activity.info().workflow_run_id or "")
+            deadline = time.monotonic() + fakes.model_seconds
+            while time.monotonic() < deadline:
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
             reply = fakes.replies.pop(0) if fakes.replies else DONE
             if isinstance(reply, Exception):
                 raise reply

@@ -105,6 +105,19 @@ async def test_interrupt_during_a_tool_batch_closes_running_and_later_calls(temp
         assert fakes.tool_runs[0].cancelled
 
 
+async def test_interrupt_of_the_first_model_request_marks_its_batch_processed(temporal: Client) -> None:
+    """A batch the model never answered belongs to the interrupted turn; left queued, it blocked delete forever."""
+    fakes = Fakes(model_seconds=30)
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: bool(fakes.called("model_step")))
+        await handle.signal(SessionWorkflow.deliver, Delivery(interrupt_ids=["i1"]))
+        await eventually(lambda: bool(finishes(fakes)))
+    finish = finishes(fakes)[0]
+    assert finish.stop_reason == "end_turn"
+    assert {"m1", "i1"} <= set(finish.processed_ids)
+
+
 async def test_calls_run_in_the_models_order_and_reads_side_by_side(temporal: Client) -> None:
     batch = uses("read", "glob", "bash", "grep")
     fakes = Fakes(replies=[calls_tools(batch), DONE], tool_seconds={"read": 1.0, "glob": 1.0, "bash": 0.5})
