@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from api import session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
+from api.model_rules import at_budget, check_budget_change, check_budgeted_models, check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
@@ -60,6 +61,9 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
+        check_model(state.catalog, snapshot)
+        if body.budget is not None:
+            check_budgeted_models(state.catalog, snapshot)
         environment = await resolve_environment(db, body.environment_id)
         now = utcnow()
         row = await store.insert(
@@ -172,6 +176,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
             raise NotFound("session", session_id)
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and cannot be changed")
+        was_at_budget = at_budget(row)
         changes, changed = _session_changes(row, body, sent)
         if "agent" in sent and body.agent is not None:
             if row.status != "idle" or await store.has_queued_events(db, session_id):
@@ -183,6 +188,9 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
         await store.apply_update(db, row, changes, event)
     if event is not None:
         state.bus.publish(BusMessage(session_id, "doorbell"))
+    if "budget" in changed and was_at_budget:
+        # Work paused at the budget goes on (API_CONTRACT.md §5.8); the new cap is above the cost spent.
+        await session_control.deliver(state.temporal, state.settings, row, Delivery(budget_changed=True))
     return session_response(row)
 
 
@@ -199,9 +207,8 @@ def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple
         if merged != (row.meta or {}):
             changes["meta"] = changed["metadata"] = merged
     if "budget" in sent:
-        if row.budget is None:
-            raise InvalidRequest("a budget can only be changed on a session created with one")
         new_budget = body.budget.model_dump(mode="json") if body.budget else None
+        check_budget_change(row, new_budget)
         if new_budget != row.budget:
             changes["budget"] = changed["budget"] = new_budget
     return changes, changed
