@@ -13,6 +13,7 @@ from typing import Any
 from api.errors import InvalidRequest
 from dma.catalog.catalog import ModelCatalog
 from dma.catalog.pricing import cap_micros, list_cost
+from dma.schemas.agent_parts import DEFAULT_EFFORT
 from dma.store.tables import Session
 
 SETTLE_TYPES = ("user.tool_confirmation", "user.tool_result", "user.custom_tool_result", "user.interrupt")
@@ -25,8 +26,20 @@ def model_id_of(agent: Mapping[str, Any]) -> str:
 
 
 def check_model(catalog: ModelCatalog, agent: Mapping[str, Any]) -> None:
-    """An agent's model id must name a known provider (``UnknownModel``, a 400, otherwise)."""
-    catalog.route(model_id_of(agent))
+    """An agent's model id must name a known provider (``UnknownModel``, a 400, otherwise).
+
+    A model known not to take a reasoning effort cannot be given one; the default every agent gets (``high``) is
+    never sent to it.
+    """
+    route = catalog.route(model_id_of(agent))
+    model: Mapping[str, Any] = agent.get("model") or {}
+    effort: Mapping[str, Any] = model.get("effort") or {}
+    level = effort.get("type")
+    if route.spec.known and not route.spec.effort and level not in (None, DEFAULT_EFFORT):
+        raise InvalidRequest(
+            f"model.effort: {route.model_id!r} does not take a reasoning effort; leave effort unset (or "
+            f"{DEFAULT_EFFORT!r}), or declare effort = true for it in the providers file"
+        )
 
 
 def check_budgeted_models(catalog: ModelCatalog, agent: Mapping[str, Any]) -> None:

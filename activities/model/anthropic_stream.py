@@ -131,6 +131,8 @@ def messages_params(request: ModelRequest) -> dict[str, Any]:
         params["output_config"] = {"effort": request.effort}
     if request.speed:
         params["speed"] = request.speed
+    if request.inference_geo:
+        params["inference_geo"] = request.inference_geo
     return params
 
 

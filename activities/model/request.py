@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from activities.model.result import ModelResult, StreamSink
 from dma.catalog.catalog import Route
 
-# The Messages API's own default: sending it changes nothing, so models not known to take an effort may get it.
+# Every agent has an effort (the contract fills in "high" when none is given), so "high" alone says nothing about
+# what the user wants: models not known to take an effort get one only when it is something else.
 DEFAULT_EFFORT = "high"
 
 
@@ -28,6 +29,7 @@ class ModelRequest:
     tools: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     effort: str | None = None
     speed: str | None = None
+    inference_geo: str | None = None
 
 
 class Provider(Protocol):
@@ -37,14 +39,16 @@ class Provider(Protocol):
 
 
 def effort_for(route: Route, model_config: dict[str, Any]) -> str | None:
-    """The agent's effort if this model takes one; for Anthropic also any non-default effort (the API judges it)."""
+    """The agent's effort if this model takes one, or if it was set to something other than the default.
+
+    The API refuses a non-default effort for models known not to take one, so what is sent here is either
+    supported or the provider's to judge.
+    """
     config: dict[str, Any] = model_config.get("effort") or {}
     effort = config.get("type")
     if not isinstance(effort, str):
         return None
-    if route.spec.effort or (route.provider.kind == "anthropic" and effort != DEFAULT_EFFORT):
-        return effort
-    return None
+    return effort if route.spec.effort or effort != DEFAULT_EFFORT else None
 
 
 def max_tokens_for(route: Route, configured: int) -> int:
@@ -66,7 +70,7 @@ def build_request(
 ) -> ModelRequest:
     """The request for ``route`` from the agent snapshot and the context built from the log."""
     model_config: dict[str, Any] = agent.get("model") or {}
-    speed = model_config.get("speed")
+    speed, geo = model_config.get("speed"), model_config.get("inference_geo")
     return ModelRequest(
         model=route.model,
         messages=messages,
@@ -75,4 +79,5 @@ def build_request(
         tools=tools,
         effort=effort_for(route, model_config),
         speed=speed if isinstance(speed, str) else None,
+        inference_geo=geo if isinstance(geo, str) else None,
     )

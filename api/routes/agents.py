@@ -16,6 +16,7 @@ from api.errors import InvalidRequest
 from api.model_rules import check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, time_filters
 from dma.clock import rfc3339
+from dma.schemas.agent_parts import normalize_model
 from dma.schemas.agents import AgentCreate, AgentOut, AgentPage, AgentUpdate
 from dma.store import agents as store
 from dma.store.agents import Position
@@ -86,7 +87,7 @@ async def retrieve_agent(
 async def update_agent(agent_id: str, body: AgentUpdate, state: StateDep) -> dict[str, Any]:
     """Update an agent; a change creates a new version."""
     if body.model is not None:
-        check_model(state.catalog, {"model": {"id": body.model if isinstance(body.model, str) else body.model.id}})
+        check_model(state.catalog, {"model": normalize_model(body.model)})
     return await store.update_agent(state.db, agent_id, body)
 
 

@@ -30,6 +30,11 @@ class ModelSpec:
     effort: bool = False
     fallbacks: tuple[str, ...] = field(default_factory=tuple[str, ...])
 
+    @property
+    def known(self) -> bool:
+        """Whether dma knows this model (built-in table or providers file), so ``effort`` can be trusted."""
+        return self.context_window is not None or self.prices is not None or self.effort
+
 
 def _claude(price_in: float, price_out: float, output: int, effort: bool = True) -> ModelSpec:
     # Anthropic bills cache reads at 0.1x and 5-minute cache writes at 1.25x the input price.

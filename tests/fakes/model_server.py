@@ -220,9 +220,11 @@ class FakeModelServer:
             self._ids += 1
             serial = self._ids
         reply = source if isinstance(source, ScriptedReply) else source(anthropic_body)
-        if not reply.usage:
-            output = estimate_usage(anthropic_body, reply).output_tokens
-            reply = replace(reply, usage=ScriptedUsage(cached[0], output, cached[1], cached[2]))
+        estimated = estimate_usage(anthropic_body, reply)
+        # Usage a test scripted stays as it is; the planner's estimate gets the prompt cache's input split.
+        if reply.usage is None or reply.usage == estimated:
+            usage = ScriptedUsage(cached[0], estimated.output_tokens, cached[1], cached[2])
+            reply = replace(reply, usage=usage)
         return reply, f"{serial:06d}{time.time_ns() % 10**9:09d}"
 
     def _too_long(self, model: str, cached: tuple[int, ...], max_tokens: object) -> str | None:
