@@ -81,10 +81,10 @@ def _merge(spec: ModelSpec, entry: ModelEntry) -> ModelSpec:
     )
 
 
-def _provider(name: str, entry: ProviderEntry) -> Provider:
+def _provider(path: Path, name: str, entry: ProviderEntry) -> Provider:
     builtin = BUILTIN_PROVIDERS.get(name)
     if builtin is None and (entry.kind is None or entry.base_url is None):
-        raise ProvidersFileError(f"provider {name!r} needs a kind and a base_url")
+        raise ProvidersFileError(f"providers file {path}: provider {name!r} needs a kind and a base_url")
     base = builtin or Provider(name, "openai_chat")
     return replace(
         base,
@@ -120,7 +120,7 @@ class ModelCatalog:
         for name, entry in load_providers_file(path).providers.items():
             if name == SCRIPTED:
                 raise ProvidersFileError(f"providers file {path}: {SCRIPTED!r} is the built-in model's name")
-            catalog.providers[name] = _provider(name, entry)
+            catalog.providers[name] = _provider(path, name, entry)
             table = catalog._models.setdefault(name, {})
             for model, settings in entry.models.items():
                 table[model] = _merge(table.get(model, ModelSpec()), settings)
