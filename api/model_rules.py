@@ -58,14 +58,19 @@ def at_budget(session: Session) -> bool:
     return cap is not None and session.cost_micro_usd >= cap
 
 
-def check_budget_change(session: Session, new_budget: Mapping[str, Any] | None) -> None:
-    """Replace (above the cost already spent) or remove; only on a session that was created with a budget."""
+def check_budget_change(catalog: ModelCatalog, session: Session, new_budget: Mapping[str, Any] | None) -> None:
+    """Replace (above the cost already spent) or remove; only on a session that was created with a budget.
+
+    A budget over a model that has (since) no list price cannot be raised, only removed: no cap could measure it.
+    """
     if session.budget is None:
         raise InvalidRequest(
             "budget: this session has no budget (it was created without one, or it was removed); a budget can "
             "only be set when a session is created"
         )
     cap = cap_micros(new_budget)
+    if cap is not None:
+        check_budgeted_models(catalog, session.agent)
     if cap is not None and cap <= session.cost_micro_usd:
         spent = list_cost(session.cost_micro_usd)["amount"]
         raise InvalidRequest(f"budget.max_list_cost.amount must exceed the list cost already consumed ({spent} cents)")

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, Request
 from api import session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
-from api.model_rules import at_budget, check_budget_change, check_budgeted_models, check_model
+from api.model_rules import check_budget_change, check_budgeted_models, check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
+from dma.catalog.catalog import ModelCatalog
 from dma.clock import utcnow
 from dma.ids import is_id, new_id
 from dma.schemas.agents import apply_overrides
@@ -176,8 +177,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
             raise NotFound("session", session_id)
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and cannot be changed")
-        was_at_budget = at_budget(row)
-        changes, changed = _session_changes(row, body, sent)
+        changes, changed = _session_changes(state.catalog, row, body, sent)
         if "agent" in sent and body.agent is not None:
             if row.status != "idle" or await store.has_queued_events(db, session_id):
                 raise InvalidRequest("a session's agent can only be changed while the session is idle")
@@ -188,13 +188,17 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
         await store.apply_update(db, row, changes, event)
     if event is not None:
         state.bus.publish(BusMessage(session_id, "doorbell"))
-    if "budget" in changed and was_at_budget:
-        # Work paused at the budget goes on (API_CONTRACT.md §5.8); the new cap is above the cost spent.
+    if "budget" in sent and row.event_seq > 0:
+        # Work paused at the budget goes on (API_CONTRACT.md §5.8): the new cap is above the cost spent, and the next
+        # model request reads it from the DB. Sent even when nothing changed, so a retried update (this one answered
+        # 503 after its commit) still wakes the workflow; a session that is not paused ignores it.
         await session_control.deliver(state.temporal, state.settings, row, Delivery(budget_changed=True))
     return session_response(row)
 
 
-def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _session_changes(
+    catalog: ModelCatalog, row: Session, body: SessionUpdate, sent: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Column changes and the ``session.updated`` payload (only fields whose value changed)."""
     changes: dict[str, Any] = {}
     changed: dict[str, Any] = {}
@@ -208,7 +212,7 @@ def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple
             changes["meta"] = changed["metadata"] = merged
     if "budget" in sent:
         new_budget = body.budget.model_dump(mode="json") if body.budget else None
-        check_budget_change(row, new_budget)
+        check_budget_change(catalog, row, new_budget)
         if new_budget != row.budget:
             changes["budget"] = changed["budget"] = new_budget
     return changes, changed

@@ -8,7 +8,11 @@ import anthropic
 import httpx
 import pytest
 
+from api.errors import InvalidRequest
+from api.model_rules import check_budget_change
+from dma.catalog.catalog import ModelCatalog
 from dma.catalog.pricing import Prices, cents
+from dma.store.tables import Session
 from tests.helpers import (
     make_agent,
     make_environment,
@@ -161,3 +165,13 @@ def test_budget_rules_on_models_and_sessions(client: anthropic.Anthropic) -> Non
         client.beta.sessions.update(plain.id, budget=budget("2500"))
     assert "has no budget" in added.value.message
     assert client.beta.sessions.retrieve(plain.id).budget is None
+
+
+def test_a_budget_over_a_model_that_lost_its_price_can_only_be_removed() -> None:
+    # The providers file changed after the session was created: the model has no price any more.
+    session = Session(id="sesn_x", agent_id="agent_x", agent_version=1, agent={"model": {"id": "local-unpriced"}})
+    session.budget, session.cost_micro_usd = budget("100"), 0
+    catalog = ModelCatalog.builtin()
+    with pytest.raises(InvalidRequest, match="has no known list price"):
+        check_budget_change(catalog, session, budget("500"))
+    check_budget_change(catalog, session, None)

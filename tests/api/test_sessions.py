@@ -83,9 +83,10 @@ def test_send_and_stream_a_turn(
     assert arrived and arrived[-1].path == path
     if scenario_model.startswith("local/"):
         assert arrived[-1].headers["authorization"] == f"Bearer {LOCAL_KEY}", "the key comes from its variable"
-    usage = events[5].usage
-    assert usage.input_tokens == events[4].model_usage.input_tokens > 0
-    assert usage.output_tokens == events[4].model_usage.output_tokens > 0
+    usage, span = events[5].usage, events[4].model_usage
+    assert span.input_tokens + span.cache_read_input_tokens + span.cache_creation_input_tokens > 0
+    assert (usage.input_tokens, usage.output_tokens) == (span.input_tokens, span.output_tokens)
+    assert span.output_tokens > 0
     after = client.beta.sessions.retrieve(session.id)
     assert after.status == "idle"
     assert after.stats.active_seconds is not None and 0 < after.stats.active_seconds < 10
