@@ -3,6 +3,10 @@
 Exactly-once effects under retries: every event id derives from (session, step, slot), the request's content events
 and its ``span.model_request_end`` commit in one transaction, and an attempt that finds that span already recorded
 replays the recorded reply instead of calling the model again.
+
+Before the request: the attempt number picks the model of the chain (``failover.py``), the budget is checked
+(``budget.py``; at the cap the turn pauses), and a context that would not fit the window is compacted first
+(``compaction.py``). The provider behind the route (``providers.py``) speaks its own protocol.
 """
 
 from __future__ import annotations
