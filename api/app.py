@@ -19,6 +19,7 @@ from api.guards import RequestGuard
 from api.redelivery import Reconciler
 from api.routes import agents, environments, events, sessions
 from dma.bus import Bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
@@ -53,7 +54,12 @@ def create_app(
     temporal: Client | None = None,
     bus: Bus | None = None,
 ) -> FastAPI:
-    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app."""
+    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app.
+
+    Raises:
+        ProvidersFileError: when ``settings.providers_file`` is unreadable or invalid (the API does not start).
+    """
+    catalog = ModelCatalog.load(settings.providers_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
@@ -64,7 +70,7 @@ def create_app(
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
-        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus)
+        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus, catalog=catalog)
         reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield

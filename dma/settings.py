@@ -51,6 +51,9 @@ class CommonSettings(BaseSettings):
     # User events still queued this long after they were accepted are handed to their workflow again (a delivery
     # that was lost: a process died after the commit, Temporal was unreachable); the reconciler also runs this often.
     redelivery_seconds: float = Field(default=3.0, gt=0)
+    # Extra providers and per-model settings (TOML, see docs/providers.md). Both processes read it: the API to
+    # validate model ids and budgets, the worker to route requests. It names key variables, never keys.
+    providers_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -105,6 +108,12 @@ class WorkerSettings(CommonSettings):
     anthropic_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DMA_ANTHROPIC_BASE_URL")
     )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "DMA_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "DMA_OPENAI_BASE_URL")
+    )
     model_max_tokens: int = 8192
     max_concurrent_activities: int = 200
     # This worker's sandbox host id; its tool activities arrive on ``sandbox@<host_name>``. Empty: a fresh id per
@@ -113,6 +122,11 @@ class WorkerSettings(CommonSettings):
     sandbox_backend: Literal["bwrap", "docker"] = "bwrap"
     sandbox_idle_seconds: float = 900.0
     sandbox_image: str = "dma-sandbox:latest"
+
+    def provider_key(self, env_name: str) -> SecretStr | None:
+        """The key a providers-file entry names by its environment variable (None when the variable is unset)."""
+        value = os.environ.get(env_name)
+        return SecretStr(value) if value else None
 
     def resolved_host_name(self) -> str:
         """The configured host id, or a new one unique to this worker (call once per worker)."""

@@ -22,6 +22,7 @@ from activities.turns import TurnActivities
 from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
@@ -108,15 +109,15 @@ async def running_worker(
     if bus is None:
         await own_bus.start()
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-    clients = ModelClients(key, settings.anthropic_base_url)
+    catalog = ModelCatalog.load(settings.providers_file)
+    clients = ModelClients(settings)
     manager = SandboxManager(
         settings.data_dir,
         backend=settings.sandbox_backend,
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
     )
-    model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens)
+    model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens)
     turns = TurnActivities(own_db, own_bus)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
     workers = build_workers(temporal, settings, model, turns, tools)
