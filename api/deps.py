@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from temporalio.client import Client
 
 from dma.bus import Bus
+from dma.crypto import Keyring
 from dma.settings import ApiSettings
 from dma.store.engine import Database
 
@@ -21,6 +22,7 @@ class AppState:
     db: Database
     temporal: Client
     bus: Bus
+    keyring: Keyring
 
 
 def get_state(request: Request) -> AppState:

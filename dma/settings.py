@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dma.crypto import Keyring
+
 DEFAULT_DATA_DIR = Path(".dma")
 
 
@@ -56,7 +58,28 @@ class CommonSettings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dma.db').resolve()}"
 
 
-class ApiSettings(CommonSettings):
+class SecretKeySettings(CommonSettings):
+    """The root key that seals vault secrets (``dma.crypto``): the API seals what clients write, workers open it.
+
+    ``secret_key`` (``DMA_SECRET_KEY``) seals; ``secret_keyring`` (``DMA_SECRET_KEYRING``, comma-separated) holds
+    further keys that only open, for rotation without downtime.
+    """
+
+    secret_key: SecretStr | None = None
+    secret_keyring: SecretStr | None = None
+
+    def keyring(self) -> Keyring:
+        """The keyring these settings name.
+
+        Raises:
+            SecretKeyError: when ``DMA_SECRET_KEY`` is unset or a key is malformed (the process must not start).
+        """
+        current = self.secret_key.get_secret_value() if self.secret_key else None
+        others = self.secret_keyring.get_secret_value() if self.secret_keyring else None
+        return Keyring.from_settings(current, others)
+
+
+class ApiSettings(SecretKeySettings):
     """Settings of the API façade (``dma api``)."""
 
     host: str = "127.0.0.1"
@@ -67,6 +90,8 @@ class ApiSettings(CommonSettings):
     # Workflow input: recorded in history, so the API (which starts workflows) owns them.
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    # Attempts per MCP tool call while its server cannot be reached, before the turn ends with retries_exhausted.
+    mcp_max_attempts: int = 6
     # How often SSE readers re-read the DB besides waking on the bus. The bus misses nothing when API and worker
     # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
     # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).
@@ -80,7 +105,7 @@ class ApiSettings(CommonSettings):
         return value
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(SecretKeySettings):
     """Settings of a worker (``dma worker``): provider credentials live only here."""
 
     anthropic_api_key: SecretStr | None = Field(

@@ -92,7 +92,12 @@ def build_workers(
 async def running_worker(
     settings: WorkerSettings, *, client: Client | None = None, db: Database | None = None, bus: Bus | None = None
 ) -> AsyncGenerator[list[Worker], None]:
-    """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests)."""
+    """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests).
+
+    Raises:
+        SecretKeyError: without ``DMA_SECRET_KEY`` (MCP calls open vault secrets with it), before anything starts.
+    """
+    keyring = settings.keyring()
     own_db = db or Database.connect(settings.resolved_database_url())
     own_bus = bus or make_bus(own_db.url, settings.data_dir)
     if bus is None:

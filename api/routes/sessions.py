@@ -30,6 +30,7 @@ from dma.store import events as log
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
+from dma.store.vaults import check_session_vaults
 from workflows.contracts import Delivery
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -51,8 +52,6 @@ async def load_session(state: StateDep, session_id: str) -> Session:
 @router.post("", response_model=SessionOut)
 async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]:
     """Create a session from an agent (optionally with overrides) and an environment."""
-    if body.vault_ids:
-        raise NotFound("vault", body.vault_ids[0])
     if body.resources:
         raise InvalidRequest("session resources are not supported by this server yet")
     initial = body.initial_events or []
@@ -61,6 +60,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
+        vault_ids = await check_session_vaults(db, body.vault_ids or [])
         now = utcnow()
         row = await store.insert(
             db,
@@ -75,7 +75,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
                 meta=dict(body.metadata or {}),
                 status="running" if initial else "idle",
                 usage={},
-                vault_ids=[],
+                vault_ids=vault_ids,
                 resources=[],
                 budget=body.budget.model_dump(mode="json") if body.budget else None,
                 created_at=now,
@@ -165,6 +165,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     await load_session(state, session_id)
     sent = body.model_fields_set
     if "vault_ids" in sent:
+        # API_CONTRACT.md §5.10 and the SDK: vault_ids are fixed at creation; the update field is reserved.
         raise InvalidRequest("vault_ids cannot be changed after a session is created")
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
