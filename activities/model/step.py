@@ -26,6 +26,8 @@ from activities.events import (
     turn_end_events,
 )
 from activities.heartbeat import heartbeating
+from activities.mcp.catalog import McpCatalog, McpTools
+from activities.mcp.tool_use import mcp_tool_use
 from activities.model.anthropic_stream import stream_messages
 from activities.model.context import TOOL_USE_TYPES, build_messages, build_tools, tool_kind
 from activities.model.deltas import DeltaPublisher
@@ -83,6 +85,7 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
             kind=TOOL_USE_TYPES[row.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
             permission=row.body.get("evaluated_permission"),
             preview=preview(row.body.get("input")),
+            mcp_server_name=row.body.get("mcp_server_name"),
         )
         for row in rows
         if row.type in TOOL_USE_TYPES
@@ -96,11 +99,14 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
 class ModelActivities:
     """Model-request activities; the worker builds one instance with its DB, bus and provider clients."""
 
-    def __init__(self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int, mcp: McpCatalog | None = None
+    ) -> None:
         self._writer = EventWriter(db, bus)
         self._bus = bus
         self._clients = clients
         self._max_tokens = max_tokens
+        self._mcp = mcp
 
     @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
@@ -122,7 +128,9 @@ class ModelActivities:
         params: dict[str, Any] = {"model": model_id, "max_tokens": self._max_tokens, "messages": messages}
         if agent.get("system"):
             params["system"] = agent["system"]
-        if tools := build_tools(agent):
+        tools = build_tools(agent)
+        mcp = await self._mcp.for_step(step, attempt, agent, {t["name"] for t in tools}) if self._mcp else McpTools()
+        if tools := tools + mcp.definitions():
             params["tools"] = tools
         publisher = DeltaPublisher(self._bus, step.session_id, step.event_id("message"), step.event_id("thinking"))
         try:
@@ -140,7 +148,7 @@ class ModelActivities:
                 next_retry_delay=failure.retry_after,
             ) from err
         publisher.flush()
-        return await self._record_success(step, attempt, agent, result)
+        return await self._record_success(step, attempt, agent, result, mcp)
 
     async def _begin(
         self, request: ModelStepRequest, step: Step, attempt: int
@@ -210,9 +218,9 @@ class ModelActivities:
                 await log.append(locked.db, locked.session, [span_end])
 
     async def _record_success(
-        self, step: Step, attempt: int, agent: dict[str, Any], result: ModelResult
+        self, step: Step, attempt: int, agent: dict[str, Any], result: ModelResult, mcp: McpTools
     ) -> ModelStepReply:
-        new, uses = self._content_events(step, agent, result)
+        new, uses = self._content_events(step, agent, result, mcp)
         usage = result.usage.as_wire()
         new.append(_span_end(step, attempt, usage, False, {"stop_reason": result.stop_reason}))
         finished = not uses
@@ -228,7 +236,7 @@ class ModelActivities:
 
     @staticmethod
     def _content_events(
-        step: Step, agent: dict[str, Any], result: ModelResult
+        step: Step, agent: dict[str, Any], result: ModelResult, mcp: McpTools
     ) -> tuple[list[NewEvent], list[ToolUseRef]]:
         new: list[NewEvent] = []
         if result.thinking_blocks:
@@ -242,6 +250,11 @@ class ModelActivities:
             slot = f"tool:{index}"
             body: dict[str, Any] = {"name": call.name, "input": call.input}
             line = preview(call.input)
+            if (target := mcp.target(call.name)) is not None:
+                event, ref = mcp_tool_use(step, slot, agent, target, call.input, line)
+                new.append(event)
+                uses.append(ref)
+                continue
             if tool_kind(agent, call.name) == "custom":
                 new.append(step.event(slot, "agent.custom_tool_use", body))
                 uses.append(ToolUseRef(event_id=step.event_id(slot), name=call.name, kind="custom", preview=line))

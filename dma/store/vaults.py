@@ -6,7 +6,6 @@ Functions return response dicts and raise ``dma.schemas.common`` domain errors, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -152,8 +151,3 @@ async def check_session_vaults(session: AsyncSession, vault_ids: Sequence[str]) 
         if row.archived_at is not None:
             raise SchemaError(f"vault {vault_id!r} is archived; new sessions cannot use it")
     return list(vault_ids)
-
-
-def lease_expired(until: datetime | None, now: datetime) -> bool:
-    """Whether a refresh lease is free (never taken, or its holder ran out of time)."""
-    return until is None or as_utc(until) <= now

@@ -232,7 +232,10 @@ def test_oauth_update_rules(http: httpx.Client) -> None:
     assert past.status_code == 400
     full = http.post(f"/v1/vaults/{vault}/credentials", json={"auth": oauth_auth("https://full.example.com")}).json()
     furl = f"/v1/vaults/{vault}/credentials/{full['id']}"
-    swap = {"type": "mcp_oauth", "refresh": {"token_endpoint_auth": {"type": "client_secret_basic", "client_secret": "z"}}}
+    swap = {
+        "type": "mcp_oauth",
+        "refresh": {"token_endpoint_auth": {"type": "client_secret_basic", "client_secret": "z"}},
+    }
     kept = http.post(furl, json={"auth": swap}).json()
     assert kept["auth"]["refresh"]["token_endpoint_auth"] == {"type": "client_secret_post"}, "keeps its type"
     moved = {"type": "mcp_oauth", "refresh": {"token_endpoint": "https://elsewhere.example.com/token"}}
@@ -259,4 +262,3 @@ async def _count(stack: Stack, vault_id: str) -> int:
         assert await db.get(Vault, vault_id) is not None
         rows = await db.exec(select(VaultCredential).where(VaultCredential.vault_id == vault_id))
         return len(list(rows.all()))
-
