@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sqlalchemy import CursorResult, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from dma.clock import utcnow
@@ -60,8 +60,8 @@ async def _reseal(db: Database, keyring: Keyring, row: VaultCredential) -> bool:
         .values(sealed=sealed.blob, key_id=sealed.key_id, version=row.version + 1)
     )
     async with db.write() as session:
-        result = await session.execute(statement)  # pyright: ignore[reportDeprecated] - exec() has no UPDATE overload
-    return isinstance(result, CursorResult) and result.rowcount == 1
+        result = await (await session.connection()).execute(statement)
+    return result.rowcount == 1
 
 
 async def rotate_secrets(db: Database, keyring: Keyring, passes: int = PASSES) -> RotationReport:

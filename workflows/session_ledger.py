@@ -56,12 +56,13 @@ class Ledger:
         # MCP failures name their server as the error's first detail (activities.mcp.activities).
         details = cause.details if isinstance(cause, ApplicationError) else ()
         server = str(details[0]) if error_type and error_type.startswith("mcp_") and details else None
+        message = cause.message if server is not None and isinstance(cause, ApplicationError) else str(cause or error)
         request = FinishTurnRequest(
             session_id=self._state.session_id,
             step=self._state.next_step(),
             stop_reason=stop_reason,
             error_type=error_type or ("model_request_failed_error" if error is not None else None),
-            error_message=str(cause or error) if error is not None else None,
+            error_message=message if error is not None else None,
             processed_ids=processed or [],
             close_tool_use_ids=close or [],
             blocking_ids=blocking or [],

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from activities.mcp.oauth import RefreshFailed, RefreshUnreachable, TokenGrant, exchange
@@ -70,8 +70,8 @@ def _expiring(row: VaultCredential, now: datetime) -> bool:
 
 async def _swap(db: Database, statement: Any) -> bool:
     async with db.write() as session:
-        result = await session.execute(statement)  # pyright: ignore[reportDeprecated] - exec() has no UPDATE overload
-    return isinstance(result, CursorResult) and result.rowcount == 1
+        result = await (await session.connection()).execute(statement)
+    return result.rowcount == 1
 
 
 class CredentialResolver:

@@ -78,7 +78,7 @@ def _build(state: _State, base_url: str) -> MCPServer:
     server = MCPServer(
         "fake-mcp",
         token_verifier=_Verifier(state),
-        auth=AuthSettings(issuer_url=base_url, resource_server_url=None),  # pyright: ignore[reportArgumentType]
+        auth=AuthSettings(issuer_url=base_url, resource_server_url=None, validate_token_resource=False),  # pyright: ignore[reportArgumentType]
     )
 
     @server.tool(description="Echo the text back.")
@@ -163,8 +163,10 @@ async def _refresh(state: _State, request: Request) -> Response:
 class FakeMcpServer:
     """The fake MCP server on a real socket; see the module docstring."""
 
-    def __init__(self, tokens: set[str] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, tokens: set[str] | None = None, host: str = "127.0.0.1", transport: str = "streamable") -> None:
         self.state = _State(tokens=set(tokens or set()))
+        self.transport = transport
+        self.server: MCPServer | None = None
         self._host = host
         self._port = 0
         self._server: uvicorn.Server | None = None
@@ -176,7 +178,7 @@ class FakeMcpServer:
 
     @property
     def mcp_url(self) -> str:
-        return f"{self.base_url}/mcp"
+        return f"{self.base_url}/sse" if self.transport == "sse" else f"{self.base_url}/mcp"
 
     @property
     def token_url(self) -> str:
@@ -187,7 +189,11 @@ class FakeMcpServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
         self._port = sock.getsockname()[1]
-        app = _build(self.state, self.base_url).streamable_http_app(stateless_http=True, host=self._host)
+        self.server = _build(self.state, self.base_url)
+        if self.transport == "sse":
+            app = self.server.sse_app(host=self._host)
+        else:
+            app = self.server.streamable_http_app(stateless_http=True, host=self._host)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
