@@ -196,7 +196,9 @@ class FakeMcpServer:
             app = self.server.streamable_http_app(stateless_http=True, host=self._host)
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-mcp-server"
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
