@@ -99,7 +99,8 @@ def test_canaries_never_leak(
 ) -> None:
     client, bodies = recording_client
     canary = "CANARY" + secrets.token_hex(8)
-    static_token, access, refresh, client_secret, env_value = (f"{canary}-{part}" for part in ("static", "access", "refresh", "client", "env"))  # fmt: skip
+    parts = ("static", "access", "refresh", "client", "env")
+    static_token, access, refresh, client_secret, env_value = (f"{canary}-{part}" for part in parts)
     with FakeMcpServer(tokens={static_token}) as server:
         server.add_client(OAuthClient("canary-client", refresh, client_secret, "client_secret_basic"))
         oauth_url = server.mcp_url.replace("127.0.0.1", "localhost")
@@ -127,8 +128,12 @@ def test_canaries_never_leak(
             client.beta.vaults.credentials.create(vault.id, auth=auth)  # type: ignore[arg-type]
             for auth in (static_auth, oauth_auth, env_auth)
         ]
-        client.beta.vaults.credentials.update(created[2].id, vault_id=vault.id, auth={"type": "environment_variable", "secret_value": env_value + "2"})  # type: ignore[arg-type]  # fmt: skip
-        servers = [{"type": "url", "name": "docs", "url": server.mcp_url}, {"type": "url", "name": "oauth", "url": oauth_url}]  # fmt: skip
+        rotated = {"type": "environment_variable", "secret_value": env_value + "2"}
+        client.beta.vaults.credentials.update(created[2].id, vault_id=vault.id, auth=rotated)  # type: ignore[arg-type]
+        servers = [
+            {"type": "url", "name": "docs", "url": server.mcp_url},
+            {"type": "url", "name": "oauth", "url": oauth_url},
+        ]
         allow = {"permission_policy": {"type": "always_allow"}}
         tools = [
             {"type": "agent_toolset_20260401"},
