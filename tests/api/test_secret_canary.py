@@ -171,7 +171,8 @@ def test_canaries_never_leak(
         "database": _database_dump(stack),
     }
     assert "DEBUG" in places["logs"] and server.mcp_url in places["logs"], "the worker's DEBUG logs were captured"
-    assert session.id in places["Temporal history"] and "run_mcp_tool" in places["Temporal history"]
+    history = places["Temporal history"]
+    assert "run_mcp_tool" in history and '"mcp_server_name":"oauth"' in history, "payloads were decoded"
     assert "vault_credentials" in places["database"] or created[0].id in places["database"]
     for where, text in places.items():
         for needle in needles:
@@ -201,7 +202,23 @@ async def _histories(stack: Stack, session_id: str, credential_id: str) -> str:
         for run in runs:
             history = await temporal.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
             texts.append(history.to_json())
+            texts.extend(_payloads(json.loads(texts[-1])))
     return "\n".join(texts)
+
+
+def _payloads(value: Any) -> Iterator[str]:
+    """Every payload of a history, decoded: the JSON form carries them base64-encoded."""
+    if isinstance(value, dict):
+        fields: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType] - JSON
+        for key, item in fields.items():
+            if key == "data" and isinstance(item, str):
+                yield base64.b64decode(item).decode(errors="replace")
+            else:
+                yield from _payloads(item)
+    elif isinstance(value, list):
+        items: list[Any] = value  # pyright: ignore[reportUnknownVariableType] - JSON
+        for item in items:
+            yield from _payloads(item)
 
 
 def _database_dump(stack: Stack) -> str:

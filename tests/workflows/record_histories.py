@@ -2,12 +2,14 @@
 
 Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py``) only when a workflow change is meant
 to be incompatible *and* old histories no longer matter; otherwise guard the change with ``workflow.patched`` and
-keep the old histories, which is the point of the replay test.
+keep the old histories, which is the point of the replay test. ``--only mcp`` records just the MCP scenarios
+(added with MCP support, which left the older histories replaying unchanged).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ import anthropic
 
 from dma.store import migrate
 from dma.temporal import connect_client
+from tests.api.mcp_helpers import bearer_vault, mcp_agent, mcp_call
+from tests.fakes.mcp_server import FakeMcpServer
 from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_agent, make_session, user_message, wait_for_idle_events
 from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
@@ -74,38 +78,78 @@ def terminated_sessions(client: anthropic.Anthropic, stack: Stack) -> dict[str, 
     return {"reconciled_after_terminate": restarted.id, "blocked_turn_resumed_after_terminate": blocked.id}
 
 
+def mcp_sessions(client: anthropic.Anthropic, server: FakeMcpServer) -> dict[str, str]:
+    """An MCP call allowed, one confirmed, one interrupted, and one whose server is down until retries run out."""
+    vault, _ = bearer_vault(client, server)
+    allowed = make_session(client, agent=mcp_agent(client, server).id, vault_ids=[vault.id])
+    client.beta.sessions.events.send(allowed.id, events=[user_message(mcp_call("echo", {"text": "hi"}))])
+    wait_for_idle_events(client, allowed.id, 1)
+    asked = make_session(client, agent=mcp_agent(client, server, policy=None).id, vault_ids=[vault.id])
+    client.beta.sessions.events.send(asked.id, events=[user_message(mcp_call("echo", {"text": "ask"}))])
+    use = _wait_for_use(client, asked.id, "agent.mcp_tool_use")
+    confirm: Any = {"type": "user.tool_confirmation", "tool_use_id": use, "result": "allow"}
+    client.beta.sessions.events.send(asked.id, events=[confirm])
+    wait_for_idle_events(client, asked.id, 1)
+    slow = make_session(client, agent=mcp_agent(client, server).id, vault_ids=[vault.id])
+    client.beta.sessions.events.send(slow.id, events=[user_message(mcp_call("slow", {"seconds": 30}))])
+    while server.state.slow_started == 0:
+        time.sleep(0.05)
+    client.beta.sessions.events.send(slow.id, events=[{"type": "user.interrupt"}])
+    wait_for_idle_events(client, slow.id, 1)
+    down = make_session(client, agent=mcp_agent(client, server).id, vault_ids=[vault.id])
+    client.beta.sessions.events.send(down.id, events=[user_message("list the tools")])
+    wait_for_idle_events(client, down.id, 1)
+    server.stop()
+    client.beta.sessions.events.send(down.id, events=[user_message(mcp_call("echo", {"text": "down"}))])
+    wait_for_idle_events(client, down.id, 2)
+    server.start()
+    return {
+        "mcp_call": allowed.id,
+        "mcp_call_confirmed": asked.id,
+        "mcp_call_interrupted": slow.id,
+        "mcp_server_down_retries_exhausted": down.id,
+    }
+
+
 async def _terminate(stack: Stack, session_id: str) -> None:
     temporal = await connect_client(stack.temporal_address, "default")
     await temporal.get_workflow_handle(session_id).terminate("recording a history")
 
 
-def _wait_for_use(client: anthropic.Anthropic, session_id: str) -> str:
+def _wait_for_use(client: anthropic.Anthropic, session_id: str, kind: str = "agent.tool_use") -> str:
     while True:
         events = list(client.beta.sessions.events.list(session_id))
         if events and events[-1].type == "session.status_idle":
-            return next(e.id for e in events if e.type == "agent.tool_use")
+            return next(e.id for e in events if e.type == kind)
         time.sleep(0.05)
 
 
 async def dump(stack: Stack, sessions: dict[str, str]) -> None:
+    """Each session's longest run (a session that continued as new has several; the last may be empty)."""
     temporal = await connect_client(stack.temporal_address, "default")
     for name, session_id in sessions.items():
-        history = await temporal.get_workflow_handle(session_id).fetch_history()
-        (HERE / f"{name}.json").write_text(history.to_json())
+        await asyncio.sleep(1)  # let visibility catch up with the runs
+        runs = [run.run_id async for run in temporal.list_workflows(f"WorkflowId = '{session_id}'")]
+        histories = [await temporal.get_workflow_handle(session_id, run_id=run).fetch_history() for run in runs]
+        longest = max(histories, key=lambda history: len(history.events))
+        (HERE / f"{name}.json").write_text(longest.to_json())
 
 
 def main() -> None:
+    only_mcp = sys.argv[1:] == ["--only", "mcp"]
     directory = traversable_dir("dma-histories-")
     temporal = TemporalDevServer(directory)
     temporal.start()
-    with FakeModelServer() as model:
+    with FakeModelServer() as model, FakeMcpServer() as mcp:
         url = f"sqlite+aiosqlite:///{directory / 'dma.db'}"
         migrate.upgrade(url)
-        overrides = {"continue_as_new_after_turns": 2, "model_max_attempts": 2}
+        overrides = {"continue_as_new_after_turns": 2, "model_max_attempts": 2, "mcp_max_attempts": 2}
         stack = Stack(url, temporal.address, model.url, directory, api_overrides=overrides).start()
         try:
             client = anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url)
-            sessions = scenario_sessions(client) | terminated_sessions(client, stack)
+            sessions = mcp_sessions(client, mcp)
+            if not only_mcp:
+                sessions |= scenario_sessions(client) | terminated_sessions(client, stack)
             asyncio.run(dump(stack, sessions))
         finally:
             stack.stop()
