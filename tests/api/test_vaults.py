@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from dma.store.tables import Vault, VaultCredential
-from tests.helpers import make_environment, make_session
+from dma.store.tables import Session, Vault, VaultCredential
+from tests.helpers import make_agent, make_environment, make_session
 from tests.stack import Stack
 
 SECRET = "sekret-token-4e2f"
@@ -139,15 +139,27 @@ def test_delete_is_hard(client: anthropic.Anthropic, stack: Stack) -> None:
     assert stack.run(_row_or_none(stack, other.id)) is None
 
 
-def test_sessions_take_vault_ids_at_creation_only(client: anthropic.Anthropic) -> None:
+def test_sessions_take_vault_ids_at_creation_only(client: anthropic.Anthropic, stack: Stack) -> None:
     vault = client.beta.vaults.create(display_name="s")
     session = make_session(client, vault_ids=[vault.id])
     assert session.vault_ids == [vault.id]
     assert client.beta.sessions.retrieve(session.id).vault_ids == [vault.id]
     with pytest.raises(anthropic.BadRequestError):
         client.beta.sessions.update(session.id, vault_ids=[vault.id])
+    agent, environment = make_agent(client).id, make_environment(client).id
+    before = stack.run(_sessions(stack))
     with pytest.raises(anthropic.NotFoundError):
-        make_session(client, vault_ids=["vlt_doesnotexist"])
+        client.beta.sessions.create(agent=agent, environment_id=environment, vault_ids=["vlt_doesnotexist"])
+    with pytest.raises(anthropic.BadRequestError):
+        client.beta.sessions.create(agent=agent, environment_id=environment, vault_ids=[vault.id, vault.id])
+    assert stack.run(_sessions(stack)) == before, "nothing was written"
+    assert client.beta.sessions.retrieve(session.id).vault_ids == [vault.id], "the refused update changed nothing"
+
+
+async def _sessions(stack: Stack) -> int:
+    assert stack.db is not None
+    async with stack.db.read() as db:
+        return len(list((await db.exec(select(Session))).all()))
 
 
 def test_list_pages_end(client: anthropic.Anthropic) -> None:
