@@ -77,12 +77,16 @@ async def _close_dead_turn(db: AsyncSession, session: Session, step: Step, tail:
         if row.type == "span.model_request_start" and row.id not in ended:
             body: dict[str, Any] = {"model_request_start_id": row.id, "is_error": True, "model_usage": dict(ZERO_USAGE)}
             new.append(step.event(f"dead:span_end:{row.id}", "span.model_request_end", body))
-    uses = [row.id for row in tail if row.type in TOOL_USE_TYPES]
-    answered = await log.referenced(db, session.id, uses, RESULT_TYPES)
-    for use_id in uses:
-        if use_id not in answered:
-            body = {"tool_use_id": use_id, "content": [{"type": "text", "text": CUT_OFF_MESSAGE}], "is_error": True}
-            new.append(step.event(f"dead:result:{use_id}", "agent.tool_result", body))
+    uses = [row for row in tail if row.type in TOOL_USE_TYPES]
+    answered = await log.referenced(db, session.id, [row.id for row in uses], RESULT_TYPES)
+    for use in uses:
+        if use.id not in answered:
+            mcp = use.type == "agent.mcp_tool_use"
+            key, result_type = (
+                ("mcp_tool_use_id", "agent.mcp_tool_result") if mcp else ("tool_use_id", "agent.tool_result")
+            )
+            body = {key: use.id, "content": [{"type": "text", "text": CUT_OFF_MESSAGE}], "is_error": True}
+            new.append(step.event(f"dead:result:{use.id}", result_type, body))
     now = utcnow()
     await log.publish_all_results(db, session, now)
     new.append(error_event(step, "dead:restarted", "unknown_error", RESTARTED_MESSAGE, "exhausted"))
@@ -119,6 +123,7 @@ async def _blocked(db: AsyncSession, session_id: str, idle: SessionEvent) -> tup
             name=str(use.body.get("name", "")),
             kind=TOOL_USE_TYPES[use.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
             permission=use.body.get("evaluated_permission"),
+            mcp_server_name=use.body.get("mcp_server_name"),
         )
         for use_id in waiting
         if (use := uses.get(use_id)) is not None and use.type in TOOL_USE_TYPES

@@ -17,7 +17,7 @@ from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
 from api.redelivery import Reconciler
-from api.routes import agents, environments, events, sessions
+from api.routes import agents, credentials, environments, events, sessions, vaults
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
@@ -56,6 +56,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app.
 
+    Startup fails (``SecretKeyError``) without ``DMA_SECRET_KEY``: the API seals the secrets clients write.
+
     Raises:
         ProvidersFileError: when ``settings.providers_file`` is unreadable or invalid (the API does not start).
     """
@@ -65,12 +67,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         from dma.bus_factory import make_bus
 
+        keyring = settings.keyring()
         own_db = db or Database.connect(settings.resolved_database_url())
         own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=True)
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
-        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus, catalog=catalog)
+        app.state.dma = AppState(
+            settings=settings, db=own_db, temporal=client, bus=own_bus, keyring=keyring, catalog=catalog
+        )
         reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield
@@ -94,7 +99,8 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    for router in (agents.router, environments.router, sessions.router, events.router):
+    routers = (agents.router, environments.router, sessions.router, events.router, vaults.router, credentials.router)
+    for router in routers:
         app.include_router(router, dependencies=authed)
 
     @app.get("/health", tags=["health"])

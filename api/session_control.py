@@ -71,6 +71,7 @@ async def deliver(temporal: Client, settings: CommonSettings, session: Session, 
                     model=_model_id(session),
                     continue_as_new_after_turns=settings.continue_as_new_after_turns,
                     model_max_attempts=settings.model_max_attempts,
+                    mcp_max_attempts=settings.mcp_max_attempts,
                     sandbox=sandbox_spec(session),
                     # Only used if this delivery starts a new run: with events already in the log, an earlier run
                     # ended abruptly (terminated, failed, lost) and the new one reconciles what it left.

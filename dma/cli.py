@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
 
-from dma.settings import ApiSettings, CommonSettings, WorkerSettings
+from pydantic import SecretStr
+
+from dma.crypto import SecretKeyError
+from dma.settings import ApiSettings, CommonSettings, SecretKeySettings, WorkerSettings
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # Modules of the ``bench`` extra: ``dma bench`` names the extra when one is missing.
@@ -18,6 +22,16 @@ BENCH_EXTRA_MODULES = frozenset({"psutil"})
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _has_secret_key(settings: SecretKeySettings) -> bool:
+    """Refuse to start without a usable DMA_SECRET_KEY (vault secrets are sealed with it, never stored plain)."""
+    try:
+        settings.keyring()
+    except SecretKeyError as err:
+        print(f"dma: {err}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -39,6 +53,8 @@ def cmd_api(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = ApiSettings(**overrides)  # pyright: ignore[reportArgumentType] - validated by pydantic-settings
     _logging(settings.log_level)
+    if not _has_secret_key(settings):
+        return 2
     if settings.dev_keyless and settings.host not in LOOPBACK:
         print("refusing DMA_DEV_KEYLESS on a non-loopback host", file=sys.stderr)
         return 2
@@ -54,6 +70,8 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
     settings = WorkerSettings()
     _logging(settings.log_level)
+    if not _has_secret_key(settings):
+        return 2
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
@@ -62,7 +80,11 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """``dma keys create|list|revoke``: API keys stored hashed in the database."""
+    """``dma keys create|list|revoke``: API keys stored hashed in the database (and the secret-key actions)."""
+    if args.action in ("rotate-secret", "new-secret"):
+        from dma.secret_rotation import run_cli
+
+        return run_cli(args.action)
     from dma.store import api_keys
     from dma.store.engine import Database
 
@@ -100,6 +122,21 @@ def _dev_api_key(data_dir: Path) -> str:
     return key
 
 
+def _dev_secret_key(data_dir: Path) -> str:
+    """The secret key ``dma dev`` seals vault secrets with: kept in the data dir (mode 0600), made on first use."""
+    from dma.crypto import generate_key
+
+    path = data_dir / "secret-key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(generate_key() + "\n")
+    print(f"generated a secret key for vault secrets in {path} (mode 0600); DMA_SECRET_KEY overrides it")
+    return path.read_text().strip()
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """``dma dev``."""
     from workers.dev import run_dev
@@ -110,8 +147,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("--keyless is only allowed on a loopback host", file=sys.stderr)
         return 2
     key = _dev_api_key(settings.data_dir)
+    secret = settings.secret_key or SecretStr(_dev_secret_key(settings.data_dir))
     api = settings.model_copy(
         update={
+            "secret_key": secret,
             "host": host,
             "port": args.port or settings.port,
             "api_keys": [*settings.api_keys, key],
@@ -120,7 +159,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         }
     )
     _logging(settings.log_level)
-    return run_dev(api, WorkerSettings(), key, args.temporal_port, args.ui_port)
+    worker = WorkerSettings().model_copy(update={"secret_key": secret})
+    if not _has_secret_key(api):
+        return 2
+    return run_dev(api, worker, key, args.temporal_port, args.ui_port)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -160,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     api.set_defaults(run=cmd_api)
     commands.add_parser("worker", help="run a worker").set_defaults(run=cmd_worker)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
-    keys = commands.add_parser("keys", help="create, list or revoke API keys stored in the database")
-    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys = commands.add_parser(
+        "keys", help="API keys (create, list, revoke) and the secret key (new-secret, rotate-secret)"
+    )
+    keys.add_argument("action", choices=["create", "list", "revoke", "new-secret", "rotate-secret"])
     keys.add_argument("key_id", nargs="?", help="the key id to revoke (apikey_…)")
     keys.add_argument("--name", default="", help="a label for a new key")
     keys.set_defaults(run=cmd_keys)

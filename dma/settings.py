@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dma.crypto import Keyring
+
 DEFAULT_DATA_DIR = Path(".dma")
 MIB = 1024 * 1024
 
@@ -48,6 +50,8 @@ class CommonSettings(BaseSettings):
     # a worker) passes them, so every process that starts workflows reads the same values.
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    # Attempts per MCP tool call while its server cannot be reached, before the turn ends with retries_exhausted.
+    mcp_max_attempts: int = 6
     # User events still queued this long after they were accepted are handed to their workflow again (a delivery
     # that was lost: a process died after the commit, Temporal was unreachable); the reconciler also runs this often.
     redelivery_seconds: float = Field(default=3.0, gt=0)
@@ -67,7 +71,28 @@ class CommonSettings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dma.db').resolve()}"
 
 
-class ApiSettings(CommonSettings):
+class SecretKeySettings(CommonSettings):
+    """The root key that seals vault secrets (``dma.crypto``): the API seals what clients write, workers open it.
+
+    ``secret_key`` (``DMA_SECRET_KEY``) seals; ``secret_keyring`` (``DMA_SECRET_KEYRING``, comma-separated) holds
+    further keys that only open, for rotation without downtime.
+    """
+
+    secret_key: SecretStr | None = None
+    secret_keyring: SecretStr | None = None
+
+    def keyring(self) -> Keyring:
+        """The keyring these settings name.
+
+        Raises:
+            SecretKeyError: when ``DMA_SECRET_KEY`` is unset or a key is malformed (the process must not start).
+        """
+        current = self.secret_key.get_secret_value() if self.secret_key else None
+        others = self.secret_keyring.get_secret_value() if self.secret_keyring else None
+        return Keyring.from_settings(current, others)
+
+
+class ApiSettings(SecretKeySettings):
     """Settings of the API façade (``dma api``)."""
 
     host: str = "127.0.0.1"
@@ -99,7 +124,7 @@ class ApiSettings(CommonSettings):
         return value
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(SecretKeySettings):
     """Settings of a worker (``dma worker``): provider credentials live only here."""
 
     anthropic_api_key: SecretStr | None = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import socket
@@ -30,6 +31,8 @@ from workers.main import running_worker
 
 T = TypeVar("T")
 API_KEY = "test-key"
+# The root key that seals vault secrets in test stacks (32 zero-free bytes, base64); never a production key.
+SECRET_KEY = "test:" + base64.b64encode(bytes(range(1, 33))).decode()
 
 
 def traversable_dir(prefix: str) -> Path:
@@ -135,6 +138,7 @@ class Stack:
             temporal_address=self.temporal_address,
             task_queue=self.task_queue,
             data_dir=self.data_dir,
+            secret_key=SECRET_KEY,  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             sse_poll_seconds=2.0 if self.with_worker else None,
             **self.api_overrides,
         )
@@ -145,6 +149,7 @@ class Stack:
             temporal_address=self.temporal_address,
             task_queue=self.task_queue,
             data_dir=self.data_dir,
+            secret_key=SECRET_KEY,  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             anthropic_api_key="fake-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             anthropic_base_url=self.model_url,
             openai_api_key="fake-openai-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
@@ -161,6 +166,7 @@ class Stack:
             "DMA_TEMPORAL_ADDRESS": self.temporal_address,
             "DMA_TASK_QUEUE": self.task_queue,
             "DMA_DATA_DIR": str(self.data_dir),
+            "DMA_SECRET_KEY": SECRET_KEY,
             "ANTHROPIC_API_KEY": "fake-key",
             "ANTHROPIC_BASE_URL": self.model_url,
             "OPENAI_API_KEY": "fake-openai-key",

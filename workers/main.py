@@ -14,6 +14,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.events import EventWriter
+from activities.mcp.activities import McpActivities
+from activities.mcp.catalog import McpCatalog
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
@@ -26,6 +29,7 @@ from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from workflows.credential_probe import CredentialProbeWorkflow
 from workflows.session import SessionWorkflow
 
 logger = logging.getLogger(__name__)
@@ -38,8 +42,10 @@ MAX_HEARTBEAT_THROTTLE = timedelta(milliseconds=400)
 ActivityImpl = Callable[..., Any]
 
 
-def shared_activities(model: ModelActivities, turns: TurnActivities, tools: ToolActivities) -> list[ActivityImpl]:
-    """What the shared session queue runs: the model, the bookkeeping, provisioning and the sandbox-free tools."""
+def shared_activities(
+    model: ModelActivities, turns: TurnActivities, tools: ToolActivities, mcp: McpActivities
+) -> list[ActivityImpl]:
+    """What the shared session queue runs: the model, the bookkeeping, provisioning, the sandbox-free tools, MCP."""
     return [
         turns.begin_run,
         model.model_step,
@@ -50,6 +56,8 @@ def shared_activities(model: ModelActivities, turns: TurnActivities, tools: Tool
         turns.note_sandbox_reset,
         tools.provision_sandbox,
         tools.run_tool,
+        mcp.run_mcp_tool,
+        mcp.probe_credential,
     ]
 
 
@@ -59,7 +67,12 @@ def host_activities(tools: ToolActivities) -> list[ActivityImpl]:
 
 
 def build_workers(
-    client: Client, settings: WorkerSettings, model: ModelActivities, turns: TurnActivities, tools: ToolActivities
+    client: Client,
+    settings: WorkerSettings,
+    model: ModelActivities,
+    turns: TurnActivities,
+    tools: ToolActivities,
+    mcp: McpActivities,
 ) -> list[Worker]:
     """The shared session queue, and this host's own queue for the tools that run in its sandboxes."""
     common = {
@@ -69,8 +82,8 @@ def build_workers(
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[SessionWorkflow],
-        activities=shared_activities(model, turns, tools),
+        workflows=[SessionWorkflow, CredentialProbeWorkflow],
+        activities=shared_activities(model, turns, tools, mcp),
         max_concurrent_activities=settings.max_concurrent_activities,
         # pydantic and the boundary types are deterministic and costly to re-import for every workflow run
         # (measured: 507 -> 186 KiB per cached workflow); share them with the sandbox.
@@ -103,7 +116,11 @@ async def running_worker(
     """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests).
 
     ``reconcile`` runs the redelivery reconciler beside the worker (off where an API in the same process runs one).
+
+    Raises:
+        SecretKeyError: without ``DMA_SECRET_KEY`` (MCP calls open vault secrets with it), before anything starts.
     """
+    keyring = settings.keyring()
     own_db = db or Database.connect(settings.resolved_database_url())
     own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False)
     if bus is None:
@@ -117,10 +134,12 @@ async def running_worker(
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
     )
-    model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens)
+    mcp = McpActivities(own_db, own_bus, keyring)
+    mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver)
+    model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens, mcp_catalog)
     turns = TurnActivities(own_db, own_bus)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
-    workers = build_workers(temporal, settings, model, turns, tools)
+    workers = build_workers(temporal, settings, model, turns, tools, mcp)
     reaper = tools.start_reaper()
     reconciler = Reconciler(own_db, temporal, settings).start() if reconcile else None
     try:

@@ -40,6 +40,7 @@ class SessionStart(BaseModel):
     model: str = ""
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    mcp_max_attempts: int = 6
     sandbox: SandboxSpec | None = None
     reconcile: bool = False
     carry: SessionCarry = Field(default_factory=SessionCarry)
@@ -84,13 +85,17 @@ class ModelStepRequest(BaseModel):
 
 
 class ToolUseRef(BaseModel):
-    """A tool call the model asked for; its input stays in the event log (``preview``: a line for the Temporal UI)."""
+    """A tool call the model asked for; its input stays in the event log (``preview``: a line for the Temporal UI).
+
+    For an MCP call, ``name`` is the server's own tool name and ``mcp_server_name`` the agent's name for the server.
+    """
 
     event_id: str
     name: str
     kind: ToolKind = "builtin"
     permission: Permission | None = None
     preview: str = ""
+    mcp_server_name: str | None = None
 
     @property
     def blocking(self) -> bool:
@@ -137,7 +142,8 @@ class FinishTurnRequest(BaseModel):
 
     ``processed_ids`` are user events to mark processed first (dropped input, interrupts, partial answers);
     ``close_tool_use_ids`` get an error tool result (calls an interrupt cut off); ``blocking_ids`` are listed by a
-    ``requires_action`` stop reason.
+    ``requires_action`` stop reason. ``mcp_server_name`` names the server of an MCP error; ``close_message`` is
+    the text of the cut-off calls' results (an interrupt's by default).
     """
 
     session_id: str
@@ -148,6 +154,8 @@ class FinishTurnRequest(BaseModel):
     processed_ids: list[str] = Field(default_factory=list[str])
     close_tool_use_ids: list[str] = Field(default_factory=list[str])
     blocking_ids: list[str] = Field(default_factory=list[str])
+    mcp_server_name: str | None = None
+    close_message: str | None = None
 
 
 class ResumeRequest(BaseModel):
@@ -250,6 +258,45 @@ class DestroyRequest(BaseModel):
     """Remove a session's sandbox and workspace (session deleted)."""
 
     session_id: str
+
+
+class CredentialProbe(BaseModel):
+    """Probe an ``mcp_oauth`` credential against its MCP server (``mcp_oauth_validate``); only ids cross Temporal."""
+
+    vault_id: str
+    credential_id: str
+
+
+class HttpCapture(BaseModel):
+    """An HTTP error response seen while probing, truncated and scrubbed of the credential's secrets."""
+
+    status_code: int
+    content_type: str
+    body: str
+    body_truncated: bool
+
+
+class RefreshOutcome(BaseModel):
+    """How a refresh-token exchange attempted by the probe ended."""
+
+    status: Literal["succeeded", "failed", "connect_error", "no_refresh_token"]
+    http_response: HttpCapture | None = None
+
+
+class ProbeFailure(BaseModel):
+    """The MCP step that failed (``initialize`` or ``tools/list``)."""
+
+    method: str
+    http_response: HttpCapture | None = None
+
+
+class ProbeReply(BaseModel):
+    """The verdict of a credential probe."""
+
+    status: Literal["valid", "invalid", "unknown"]
+    has_refresh_token: bool
+    refresh: RefreshOutcome | None = None
+    mcp_probe: ProbeFailure | None = None
 
 
 SessionCarry.model_rebuild()

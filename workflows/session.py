@@ -20,7 +20,7 @@ from workflows.contracts import (
 )
 from workflows.declarations import MODEL_STEP
 from workflows.session_ledger import Ledger
-from workflows.session_state import Interrupted, SessionState, status_attributes
+from workflows.session_state import Interrupted, SessionState, TurnFailed, status_attributes
 from workflows.session_tools import ToolRunner
 
 __all__ = ["SessionWorkflow", "status_attributes"]
@@ -143,6 +143,14 @@ class SessionWorkflow:
             answered = [answer.event_id for answer in state.answers.values()]
             processed = starting + state.take_interrupts() + answered
             await self._ledger.finish("end_turn", processed=processed, close=cut.close)
+        except TurnFailed as failed:
+            # As with a model request out of retries: the turn is abandoned and queued input dropped (§3.5).
+            answered = [answer.event_id for answer in state.answers.values()]
+            dropped = state.take_inbox() + state.take_interrupts() + answered
+            message = "Not run: the turn ended because an MCP call failed for good."
+            await self._ledger.finish(
+                "retries_exhausted", error=failed.error, processed=dropped, close=failed.close, close_message=message
+            )
         state.set_status("idle", "a message")
 
     async def _budget_raised(self) -> bool:
@@ -211,7 +219,9 @@ class SessionWorkflow:
         self, uses: list[ToolUseRef], order: list[str], close_if_cut: list[str], confirmed: set[str]
     ) -> None:
         runnable = [
-            use for use in uses if use.kind == "builtin" and (use.permission == "allow" or use.event_id in confirmed)
+            use
+            for use in uses
+            if use.kind in ("builtin", "mcp") and (use.permission == "allow" or use.event_id in confirmed)
         ]
         if runnable:
             await self._tools.run(runnable, order, close_if_cut)

@@ -35,6 +35,7 @@ from dma.store import events as log
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
+from dma.store.vaults import check_session_vaults
 from workflows.contracts import Delivery
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -58,8 +59,6 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     """Create a session from an agent (optionally with overrides) and an environment."""
     if isinstance(body.agent, AgentWithOverrides):
         unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
-    if body.vault_ids:
-        raise NotFound("vault", body.vault_ids[0])
     if body.resources:
         raise InvalidRequest("session resources are not supported by this server yet")
     initial = body.initial_events or []
@@ -72,6 +71,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         if body.budget is not None:
             check_budgeted_models(state.catalog, snapshot)
         environment = await resolve_environment(db, body.environment_id)
+        vault_ids = await check_session_vaults(db, body.vault_ids or [])
         now = utcnow()
         row = await store.insert(
             db,
@@ -86,7 +86,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
                 meta=dict(body.metadata or {}),
                 status="running" if initial else "idle",
                 usage={},
-                vault_ids=[],
+                vault_ids=vault_ids,
                 resources=[],
                 budget=body.budget.model_dump(mode="json") if body.budget else None,
                 created_at=now,
@@ -174,6 +174,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     if body.agent is not None:
         unsupported.refuse(body.agent.model_dump(mode="json", exclude_unset=True), unsupported.AGENT, prefix="agent.")
     if "vault_ids" in sent:
+        # API_CONTRACT.md §5.10 and the SDK: vault_ids are fixed at creation; the update field is reserved.
         raise InvalidRequest("vault_ids cannot be changed after a session is created")
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dma.clock import utcnow
 from dma.store import events as log
+from dma.store import mcp_tools
 from dma.store.events import NewEvent
 from dma.store.keyset import page_query
 from dma.store.tables import Session, SessionEvent
@@ -85,6 +86,7 @@ async def archive(db: AsyncSession, session: Session, event: NewEvent) -> None:
 async def remove(db: AsyncSession, session_id: str) -> None:
     """Delete the session and its whole event log."""
     await log.delete_session_events(db, session_id)
+    await mcp_tools.drop(db, session_id)
     await db.exec(delete(Session).where(col(Session.id) == session_id))
 
 
@@ -95,6 +97,9 @@ async def apply_update(db: AsyncSession, session: Session, changes: dict[str, An
         setattr(session, key, value)
     session.updated_at = now
     db.add(session)
+    if "agent" in changes:
+        # The next model step lists the servers of the new agent afresh.
+        await mcp_tools.drop(db, session.id)
     if event is not None:
         await log.append(db, session, [event], now)
 

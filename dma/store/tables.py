@@ -149,3 +149,55 @@ class SessionEvent(SQLModel, table=True):
     # The tool use an answer or a result refers to (tool_use_id / custom_tool_use_id), to find answered calls.
     ref: str | None = Field(default=None, max_length=64)
     extra: JsonMap | None = _json(nullable=True)
+
+
+class Vault(SQLModel, table=True):
+    __tablename__ = "vaults"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=255)
+    meta: JsonMap = _json()
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class VaultCredential(SQLModel, table=True):
+    """A credential. ``auth`` holds only what responses show; the secrets are in ``sealed`` (``dma.crypto``).
+
+    ``active_key`` is the identifying key (``mcp_server_url`` or ``secret_name``) while the credential is live and
+    null once archived, so the unique constraint allows one live credential per key and vault. ``version`` moves on
+    every change of ``sealed``: token refreshes and re-sealing compare and swap on it. ``refresh_lease`` and
+    ``refresh_lease_until`` let one worker at a time refresh an OAuth token while the others wait for its result.
+    """
+
+    __tablename__ = "vault_credentials"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (UniqueConstraint("vault_id", "active_key", name="uq_vault_credentials_active_key"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    vault_id: str = Field(index=True, max_length=64)
+    auth_type: str = Field(max_length=32)
+    auth: JsonMap = _json()
+    display_name: str | None = Field(default=None, max_length=255)
+    meta: JsonMap = _json()
+    active_key: str | None = Field(default=None, max_length=2048)
+    sealed: str | None = Field(default=None)
+    key_id: str | None = Field(default=None, max_length=32)
+    version: int = 1
+    refresh_lease: str | None = Field(default=None, max_length=64)
+    refresh_lease_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class SessionMcpTools(SQLModel, table=True):
+    """The tool list of one MCP server as a session first saw it (fetched once, dropped when the agent changes)."""
+
+    __tablename__ = "session_mcp_tools"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    server_name: str = Field(primary_key=True, max_length=255)
+    server_url: str = Field(max_length=2048)
+    tools: list[JsonMap] = _json()
+    fetched_at: datetime = _ts()

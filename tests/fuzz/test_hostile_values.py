@@ -18,7 +18,7 @@ import pytest
 
 from api.app import create_app
 from dma.settings import ApiSettings
-from tests.fuzz.test_openapi_fuzz import AUTH, EXPECTED_STATUSES
+from tests.fuzz.test_openapi_fuzz import AUTH, EXPECTED_STATUSES, seed_vault
 from tests.stack import Stack
 
 OPENAPI = create_app(ApiSettings()).openapi()
@@ -66,6 +66,30 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/sessions/{session_id}"): {"title": "t", "metadata": {"k": "v"}},
         ("POST", "/v1/environments/{environment_id}"): {"name": "n", "description": "d"},
         ("POST", "/v1/sessions/{session_id}/events"): {"events": [{"type": "user.message", "content": text("hi")}]},
+        ("POST", "/v1/vaults"): {"display_name": "v", "metadata": {"k": "v"}},
+        ("POST", "/v1/vaults/{vault_id}"): {"display_name": "v", "metadata": {"k": "v"}},
+        ("POST", "/v1/vaults/{vault_id}/credentials"): {
+            "display_name": "c",
+            "metadata": {"k": "v"},
+            "auth": {
+                "type": "mcp_oauth",
+                "access_token": "a",
+                "mcp_server_url": "https://hostile.example.com/mcp",
+                "expires_at": "2999-01-01T00:00:00Z",
+                "refresh": {
+                    "client_id": "c",
+                    "refresh_token": "r",
+                    "token_endpoint": "https://hostile.example.com/token",
+                    "token_endpoint_auth": {"type": "client_secret_post", "client_secret": "s"},
+                    "scope": "read",
+                    "resource": "https://hostile.example.com",
+                },
+            },
+        },
+        ("POST", "/v1/vaults/{vault_id}/credentials/{credential_id}"): {
+            "display_name": "c",
+            "auth": {"type": "static_bearer", "token": "t2"},
+        },
     }
 
 
@@ -156,7 +180,14 @@ def hostile_ids(stack: Stack) -> dict[str, str]:
         agent = http.post("/v1/agents", json={"name": "hostile", "model": "claude-sonnet-4-6"}).json()["id"]
         env = http.post("/v1/environments", json={"name": "hostile", "config": {"type": "cloud"}}).json()["id"]
         session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
-    return {"agent_id": agent, "environment_id": env, "session_id": session}
+        vault, credential = seed_vault(http)
+    return {
+        "agent_id": agent,
+        "environment_id": env,
+        "session_id": session,
+        "vault_id": vault,
+        "credential_id": credential,
+    }
 
 
 def misbehaviour(http: httpx.Client, method: str, path: str, request: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.mcp.activities import McpActivities
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
@@ -15,8 +16,10 @@ from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
 from dma.bus import LocalBus
 from dma.catalog.catalog import ModelCatalog
+from dma.crypto import Keyring
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
+from tests.stack import SECRET_KEY
 from workers.main import host_activities, shared_activities
 from workflows.declarations import DECLARATION_ATTRIBUTE, DECLARED, ActivityDef
 
@@ -28,7 +31,8 @@ def registered(tmp_path: Path) -> tuple[list[Any], list[Any]]:
     model = ModelActivities(db, bus, ModelClients(settings), ModelCatalog.builtin(), 1024)
     turns = TurnActivities(db, bus)
     tools = ToolActivities(db, bus, SandboxManager(tmp_path), settings, host_id="h")
-    return shared_activities(model, turns, tools), host_activities(tools)
+    mcp = McpActivities(db, bus, Keyring.from_settings(SECRET_KEY))
+    return shared_activities(model, turns, tools, mcp), host_activities(tools)
 
 
 def temporal_name(implementation: Any) -> str:
