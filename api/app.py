@@ -14,7 +14,7 @@ from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
-from api.routes import agents, environments, events, sessions
+from api.routes import agents, deployment_runs, deployments, environments, events, sessions, wakeups
 from dma.bus import Bus
 from dma.settings import ApiSettings
 from dma.store.engine import Database
@@ -81,7 +81,8 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    for router in (agents.router, environments.router, sessions.router, events.router):
+    routers = (agents, environments, sessions, events, wakeups, deployments, deployment_runs)
+    for router in (module.router for module in routers):
         app.include_router(router, dependencies=authed)
 
     @app.get("/health", tags=["health"])

@@ -43,6 +43,16 @@ class CommonSettings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
     log_level: str = "INFO"
+    # Workflow input, recorded in history: whoever starts a session workflow passes them (the API for client events,
+    # the worker for deployment fires and wakeups).
+    continue_as_new_after_turns: int = 200
+    model_max_attempts: int = 5
+    # Each scheduled fire starts up to this many seconds after its cron time (Temporal's jitter), so deployments
+    # sharing a minute do not all start at once. Below 60: upcoming run times are the cron minutes themselves.
+    schedule_jitter_seconds: Annotated[int, Field(ge=0, le=59)] = 5
+    # Self-wakeups: how many may be pending per session, and the shortest delay or repeat interval.
+    wakeup_max_per_session: Annotated[int, Field(ge=1)] = 10
+    wakeup_min_interval_seconds: Annotated[int, Field(ge=1)] = 60
 
     @field_validator("database_url")
     @classmethod
@@ -64,9 +74,6 @@ class ApiSettings(CommonSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
     # Keyless mode exists only for ``dma dev`` on loopback; the entrypoint refuses it elsewhere.
     dev_keyless: bool = False
-    # Workflow input: recorded in history, so the API (which starts workflows) owns them.
-    continue_as_new_after_turns: int = 200
-    model_max_attempts: int = 5
     # How often SSE readers re-read the DB besides waking on the bus. The bus misses nothing when API and worker
     # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
     # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).

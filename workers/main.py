@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,17 +14,22 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.deployments import DeploymentActivities
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
+from activities.wakeups import WakeupActivities
 from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from workflows.deployment_fire import DeploymentFireWorkflow
 from workflows.session import SessionWorkflow
+from workflows.session_entry import SessionLaunch
+from workflows.wakeup_fire import WakeupFireWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +41,23 @@ MAX_HEARTBEAT_THROTTLE = timedelta(milliseconds=400)
 ActivityImpl = Callable[..., Any]
 
 
-def shared_activities(model: ModelActivities, turns: TurnActivities, tools: ToolActivities) -> list[ActivityImpl]:
-    """What the shared session queue runs: the model, the bookkeeping, provisioning and the sandbox-free tools."""
+WORKFLOWS = [SessionWorkflow, DeploymentFireWorkflow, WakeupFireWorkflow]
+
+
+@dataclass(frozen=True)
+class SharedActivities:
+    """The activity objects the shared queue runs."""
+
+    model: ModelActivities
+    turns: TurnActivities
+    tools: ToolActivities
+    deployments: DeploymentActivities
+    wakeups: WakeupActivities
+
+
+def shared_activities(shared: SharedActivities) -> list[ActivityImpl]:
+    """What the shared session queue runs: the model, the bookkeeping, provisioning, the sandbox-free tools, fires."""
+    model, turns, tools = shared.model, shared.turns, shared.tools
     return [
         turns.begin_run,
         model.model_step,
@@ -47,6 +68,8 @@ def shared_activities(model: ModelActivities, turns: TurnActivities, tools: Tool
         turns.note_sandbox_reset,
         tools.provision_sandbox,
         tools.run_tool,
+        shared.deployments.fire_deployment,
+        shared.wakeups.fire_wakeup,
     ]
 
 
@@ -55,9 +78,7 @@ def host_activities(tools: ToolActivities) -> list[ActivityImpl]:
     return [tools.run_tool, tools.destroy_sandbox]
 
 
-def build_workers(
-    client: Client, settings: WorkerSettings, model: ModelActivities, turns: TurnActivities, tools: ToolActivities
-) -> list[Worker]:
+def build_workers(client: Client, settings: WorkerSettings, activities: SharedActivities) -> list[Worker]:
     """The shared session queue, and this host's own queue for the tools that run in its sandboxes."""
     common = {
         "max_heartbeat_throttle_interval": MAX_HEARTBEAT_THROTTLE,
@@ -66,8 +87,8 @@ def build_workers(
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[SessionWorkflow],
-        activities=shared_activities(model, turns, tools),
+        workflows=WORKFLOWS,
+        activities=shared_activities(activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         # pydantic and the boundary types are deterministic and costly to re-import for every workflow run
         # (measured: 507 -> 186 KiB per cached workflow); share them with the sandbox.
@@ -80,8 +101,8 @@ def build_workers(
     )
     host = Worker(
         client,
-        task_queue=tools.task_queue,
-        activities=host_activities(tools),
+        task_queue=activities.tools.task_queue,
+        activities=host_activities(activities.tools),
         max_concurrent_activities=settings.max_concurrent_activities,
         **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
     )
@@ -109,7 +130,15 @@ async def running_worker(
     model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens)
     turns = TurnActivities(own_db, own_bus)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
-    workers = build_workers(temporal, settings, model, turns, tools)
+    launch = SessionLaunch(settings.task_queue, settings.continue_as_new_after_turns, settings.model_max_attempts)
+    shared = SharedActivities(
+        model,
+        turns,
+        tools,
+        DeploymentActivities(own_db, own_bus, temporal, launch),
+        WakeupActivities(own_db, own_bus, temporal, launch),
+    )
+    workers = build_workers(temporal, settings, shared)
     reaper = tools.start_reaper()
     try:
         async with workers[0], workers[1]:

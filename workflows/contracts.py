@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -22,6 +23,8 @@ class SessionCarry(BaseModel):
     sandbox: SandboxHandle | None = None
     # The last few message ids taken from the inbox: a repeated delivery of one of them is dropped.
     recent: list[str] = Field(default_factory=list[str])
+    # One-shot wakeups still to fire: durable timers of this workflow, carried across continue-as-new.
+    wakeups: list[WakeupTimer] = Field(default_factory=lambda: list[WakeupTimer]())
 
 
 class SessionStart(BaseModel):
@@ -56,6 +59,19 @@ class Delivery(BaseModel):
     message_ids: list[str] = Field(default_factory=list[str])
     interrupt_ids: list[str] = Field(default_factory=list[str])
     answers: list[Answer] = Field(default_factory=list[Answer])
+
+
+class WakeupTimer(BaseModel):
+    """Signal payload and carried state: a one-shot wakeup to fire at ``fire_at`` (its reason stays in the DB)."""
+
+    wakeup_id: str
+    fire_at: datetime
+
+
+class WakeupCancel(BaseModel):
+    """Signal payload: drop a one-shot wakeup's timer (the DB already says it is cancelled)."""
+
+    wakeup_id: str
 
 
 class Shutdown(BaseModel):
@@ -115,6 +131,7 @@ class BeginRunReply(BaseModel):
     queued_interrupts: list[str] = Field(default_factory=list[str])
     blocking: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
     answers: list[Answer] = Field(default_factory=list[Answer])
+    wakeups: list[WakeupTimer] = Field(default_factory=list[WakeupTimer])
 
 
 class FinishTurnRequest(BaseModel):
@@ -235,6 +252,48 @@ class DestroyRequest(BaseModel):
     """Remove a session's sandbox and workspace (session deleted)."""
 
     session_id: str
+
+
+class DeploymentFireStart(BaseModel):
+    """Input of ``DeploymentFireWorkflow``, the action of a deployment's Temporal Schedule."""
+
+    deployment_id: str
+
+
+class FireDeploymentRequest(BaseModel):
+    """Turn one scheduled fire into a session and a run; ``scheduled_at`` (the cron time) keys it exactly once."""
+
+    deployment_id: str
+    scheduled_at: datetime
+
+
+class FireDeploymentReply(BaseModel):
+    """The run the fire recorded (None: skipped, the deployment is archived or paused), and its session or error."""
+
+    run_id: str | None = None
+    session_id: str | None = None
+    error_type: str | None = None
+
+
+class WakeupFireStart(BaseModel):
+    """Input of ``WakeupFireWorkflow``, the action of a recurring wakeup's Temporal Schedule."""
+
+    session_id: str
+    wakeup_id: str
+
+
+class FireWakeupRequest(BaseModel):
+    """Record one firing of a wakeup in the session's log and deliver it; ``scheduled_at`` keys it exactly once."""
+
+    session_id: str
+    wakeup_id: str
+    scheduled_at: datetime
+
+
+class FireWakeupReply(BaseModel):
+    """The queued event the firing delivered; None when the wakeup was cancelled or its session is gone."""
+
+    event_id: str | None = None
 
 
 SessionCarry.model_rebuild()

@@ -24,6 +24,10 @@ from workflows.contracts import (
     BeginRunRequest,
     DestroyRequest,
     FinishTurnRequest,
+    FireDeploymentReply,
+    FireDeploymentRequest,
+    FireWakeupReply,
+    FireWakeupRequest,
     ModelStepReply,
     ModelStepRequest,
     ProvisionRequest,
@@ -50,6 +54,8 @@ TOOL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts
 PROVISION_TIMEOUT = timedelta(minutes=5)
 PROVISION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 DESTROY_RETRY = RetryPolicy(maximum_attempts=3)
+# A fire writes a few rows and sends one signal; a killed worker's fire is retried after a heartbeat timeout.
+FIRE_TIMEOUT = timedelta(seconds=30)
 # A sandbox host that does not pick up its queue within this long is taken for gone.
 SANDBOX_SCHEDULE_TO_START = timedelta(seconds=10)
 
@@ -131,6 +137,10 @@ PROVISION_SANDBOX = ActivityDef(
 )
 RUN_TOOL = ActivityDef("run_tool", ToolCallRequest, ToolCallReply, TOOLS_TIMEOUT, HEARTBEAT_TIMEOUT, TOOL_RETRY)
 DESTROY_SANDBOX = ActivityDef("destroy_sandbox", DestroyRequest, type(None), BOOKKEEPING_TIMEOUT, None, DESTROY_RETRY)
+FIRE_DEPLOYMENT = ActivityDef(
+    "fire_deployment", FireDeploymentRequest, FireDeploymentReply, FIRE_TIMEOUT, HEARTBEAT_TIMEOUT
+)
+FIRE_WAKEUP = ActivityDef("fire_wakeup", FireWakeupRequest, FireWakeupReply, FIRE_TIMEOUT, HEARTBEAT_TIMEOUT)
 
 # Every declaration above; the worker must register exactly these names (tests/workflows/test_boundary.py).
 DECLARED: tuple[ActivityDef[Any, Any], ...] = (
@@ -144,4 +154,6 @@ DECLARED: tuple[ActivityDef[Any, Any], ...] = (
     PROVISION_SANDBOX,
     RUN_TOOL,
     DESTROY_SANDBOX,
+    FIRE_DEPLOYMENT,
+    FIRE_WAKEUP,
 )
