@@ -91,8 +91,11 @@ def _field_values(field: _Field, text: str) -> set[int]:
 
 
 def _weekdays(text: str) -> str:
-    """The day-of-week field with ``7`` folded into ``0`` (both are Sunday)."""
-    days = {0 if day == 7 else day for day in _field_values(FIELDS[4], text)}
+    """The day-of-week field with ``7`` folded into ``0`` (both are Sunday); a field without a 7 stays as written."""
+    values = _field_values(FIELDS[4], text)
+    if text == "*" or 7 not in values:
+        return text
+    days = {0 if day == 7 else day for day in values}
     if days == set(range(7)):
         return "*"
     return ",".join(str(day) for day in sorted(days))
