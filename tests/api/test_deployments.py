@@ -115,7 +115,9 @@ def test_manual_run_creates_a_session_that_gets_the_initial_events_and_replies(
     client: anthropic.Anthropic, model_server: FakeModelServer
 ) -> None:
     events = [user_message("deployed hello"), {"type": "system.message", "content": [{"type": "text", "text": "ops"}]}]
-    created = deploy(client, initial_events=events, budget={"type": "limit", "max_list_cost": {"amount": "5", "currency": "USD"}})
+    created = deploy(
+        client, initial_events=events, budget={"type": "limit", "max_list_cost": {"amount": "5", "currency": "USD"}}
+    )
     assert created.budget is not None and created.initial_events[1].type == "system.message"
     run = client.beta.deployments.run(created.id)
     assert run.type == "deployment_run" and run.id.startswith("drun_")
@@ -162,9 +164,13 @@ def test_update_each_field(client: anthropic.Anthropic, stack: Stack) -> None:
     assert [e.content[0].text for e in replaced.initial_events] == ["one", "two"]  # type: ignore[union-attr]
     patched = client.beta.deployments.update(created.id, metadata={"a": None, "c": "3"}, description="", name="n2")
     assert patched.metadata == {"b": "2", "c": "3"} and patched.description is None and patched.name == "n2"
-    budget = client.beta.deployments.update(created.id, budget={"type": "limit", "max_list_cost": {"amount": "9", "currency": "USD"}})
+    budget = client.beta.deployments.update(
+        created.id, budget={"type": "limit", "max_list_cost": {"amount": "9", "currency": "USD"}}
+    )
     assert budget.budget is not None and client.beta.deployments.update(created.id, budget=None).budget is None
-    moved = client.beta.deployments.update(created.id, schedule={"type": "cron", "expression": "15 7 * * *", "timezone": "UTC"})
+    moved = client.beta.deployments.update(
+        created.id, schedule={"type": "cron", "expression": "15 7 * * *", "timezone": "UTC"}
+    )
     assert all((t.hour, t.minute) == (7, 15) for t in moved.schedule.upcoming_runs_at or [])  # type: ignore[union-attr]
     described = describe_schedule(stack.temporal_address, created.id)
     assert described is not None and described.schedule.spec.time_zone_name == "UTC"
@@ -200,18 +206,30 @@ def test_bad_cron_expressions_are_refused_and_nothing_is_written(
     agent, env = make_agent(client), make_environment(client)
     before = count(client)
     with pytest.raises(anthropic.BadRequestError) as caught:
-        deploy(client, agent=agent.id, environment_id=env.id, schedule={"type": "cron", "expression": expression, "timezone": "UTC"})
+        deploy(
+            client,
+            agent=agent.id,
+            environment_id=env.id,
+            schedule={"type": "cron", "expression": expression, "timezone": "UTC"},
+        )
     assert says in caught.value.message and caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert count(client) == before
 
 
-def test_other_bad_inputs_are_4xx_in_the_envelope_and_write_nothing(client: anthropic.Anthropic, http: httpx.Client) -> None:
+def test_other_bad_inputs_are_4xx_in_the_envelope_and_write_nothing(
+    client: anthropic.Anthropic, http: httpx.Client
+) -> None:
     agent, env = make_agent(client), make_environment(client)
     archived_agent = make_agent(client)
     client.beta.agents.archive(archived_agent.id)
     archived_env = make_environment(client)
     client.beta.environments.archive(archived_env.id)
-    good: dict[str, Any] = {"name": "x", "agent": agent.id, "environment_id": env.id, "initial_events": [user_message("hi")]}
+    good: dict[str, Any] = {
+        "name": "x",
+        "agent": agent.id,
+        "environment_id": env.id,
+        "initial_events": [user_message("hi")],
+    }
     outcome = {"type": "user.define_outcome", "description": "d", "rubric": {"type": "text", "content": "c"}}
     system = {"type": "system.message", "content": [{"type": "text", "text": "s"}]}
     cases: list[tuple[dict[str, Any], int]] = [
@@ -240,7 +258,9 @@ def test_other_bad_inputs_are_4xx_in_the_envelope_and_write_nothing(client: anth
     assert count(client) == before, "a refused create wrote nothing"
 
 
-def test_bad_updates_are_refused_and_change_nothing(client: anthropic.Anthropic, http: httpx.Client, stack: Stack) -> None:
+def test_bad_updates_are_refused_and_change_nothing(
+    client: anthropic.Anthropic, http: httpx.Client, stack: Stack
+) -> None:
     created = deploy(client, schedule=WEEKDAYS_9AM)
     archived_agent = make_agent(client)
     client.beta.agents.archive(archived_agent.id)

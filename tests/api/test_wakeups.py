@@ -90,7 +90,9 @@ def test_a_recurring_wakeup_fires_twice_and_is_cancelled(
     assert len({e.id for e in later}) == len(later)
 
 
-def test_a_cron_wakeup_is_a_schedule_in_its_timezone(http: httpx.Client, client: anthropic.Anthropic, stack: Stack) -> None:
+def test_a_cron_wakeup_is_a_schedule_in_its_timezone(
+    http: httpx.Client, client: anthropic.Anthropic, stack: Stack
+) -> None:
     session = make_session(client)
     cron = {"expression": "0 8 * * 7", "timezone": "Asia/Tokyo"}
     wakeup = created(http, session.id, reason="weekly review", cron=cron)

@@ -149,7 +149,9 @@ def test_a_one_shot_wakeup_survives_a_worker_restart(
     try:
         session = make_session(client)
         with httpx.Client(base_url=api_quick.base_url, headers={"x-api-key": API_KEY}) as http:
-            response = http.post(f"/v1/sessions/{session.id}/wakeups", json={"reason": "after restart", "in_seconds": 4})
+            response = http.post(
+                f"/v1/sessions/{session.id}/wakeups", json={"reason": "after restart", "in_seconds": 4}
+            )
             assert response.status_code == 200, response.text
         time.sleep(1.0)  # the worker took the workflow task that armed the timer
         first.kill()

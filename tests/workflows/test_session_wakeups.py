@@ -25,7 +25,6 @@ def fired(fakes: Fakes) -> list[FireWakeupRequest]:
     return fakes.called("fire_wakeup")
 
 
-
 async def test_a_timer_fires_at_its_time_and_a_cancelled_one_never(temporal: Client) -> None:
     fakes = Fakes()
     async with running(temporal, fakes) as queue:
