@@ -14,7 +14,12 @@ logger = logging.getLogger(__name__)
 
 # Search attributes that make sessions, deployments and wakeups findable in the Temporal Web UI: session workflows carry
 # AgentId and SessionStatus; deployment schedules and their fires DeploymentId; wakeup schedules and fires SessionId.
-SEARCH_ATTRIBUTES = {"AgentId": "Keyword", "SessionStatus": "Keyword", "DeploymentId": "Keyword", "SessionId": "Keyword"}
+SEARCH_ATTRIBUTES = {
+    "AgentId": "Keyword",
+    "SessionStatus": "Keyword",
+    "DeploymentId": "Keyword",
+    "SessionId": "Keyword",
+}
 CONNECT_PATIENCE_SECONDS = 30.0
 
 

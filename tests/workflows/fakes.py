@@ -99,6 +99,22 @@ class Fakes:
     def called(self, name: str) -> list[Any]:
         return [request for activity_name, request in self.log if activity_name == name]
 
+    def _fire_activities(self) -> list[Callable[..., Any]]:
+        fakes = self
+
+        @activity.defn(name=FIRE_WAKEUP.name)
+        async def fire_wakeup(request: FireWakeupRequest) -> FireWakeupReply:
+            fakes.log.append((FIRE_WAKEUP.name, request))
+            fakes.run_ids.append(activity.info().workflow_run_id or "")
+            return FireWakeupReply(event_id=f"sevt-{request.wakeup_id}")
+
+        @activity.defn(name=FIRE_DEPLOYMENT.name)
+        async def fire_deployment(request: FireDeploymentRequest) -> FireDeploymentReply:
+            fakes.log.append((FIRE_DEPLOYMENT.name, request))
+            return FireDeploymentReply(run_id="drun_fake", session_id="sesn_fake")
+
+        return [fire_wakeup, fire_deployment]
+
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
 
@@ -146,17 +162,6 @@ class Fakes:
                 run.ended = time.monotonic()
             return ToolCallReply(is_error=False)
 
-        @activity.defn(name=FIRE_WAKEUP.name)
-        async def fire_wakeup(request: FireWakeupRequest) -> FireWakeupReply:
-            fakes.log.append((FIRE_WAKEUP.name, request))
-            fakes.run_ids.append(activity.info().workflow_run_id or "")
-            return FireWakeupReply(event_id=f"sevt-{request.wakeup_id}")
-
-        @activity.defn(name=FIRE_DEPLOYMENT.name)
-        async def fire_deployment(request: FireDeploymentRequest) -> FireDeploymentReply:
-            fakes.log.append((FIRE_DEPLOYMENT.name, request))
-            return FireDeploymentReply(run_id="drun_fake", session_id="sesn_fake")
-
         def bookkeeping(name: str, request_type: type[Any]) -> Callable[..., Any]:
             async def record(request: Any) -> None:
                 fakes.log.append((name, request))
@@ -169,8 +174,7 @@ class Fakes:
             model_step,
             provision_sandbox,
             run_tool,
-            fire_wakeup,
-            fire_deployment,
+            *self._fire_activities(),
             bookkeeping(FINISH_TURN.name, FinishTurnRequest),
             bookkeeping(RESUME_TURN.name, ResumeRequest),
             bookkeeping(ACKNOWLEDGE_EVENTS.name, AcknowledgeRequest),
