@@ -2,17 +2,20 @@
 
 Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py``) only when a workflow change is meant
 to be incompatible *and* old histories no longer matter; otherwise guard the change with ``workflow.patched`` and
-keep the old histories, which is the point of the replay test.
+keep the old histories, which is the point of the replay test. ``--wakeups-only`` records just the wakeup scenario
+(added with wakeups, which left the older histories replayable).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 
 from dma.store import migrate
 from dma.temporal import connect_client
@@ -74,6 +77,19 @@ def terminated_sessions(client: anthropic.Anthropic, stack: Stack) -> dict[str, 
     return {"reconciled_after_terminate": restarted.id, "blocked_turn_resumed_after_terminate": blocked.id}
 
 
+def wakeup_sessions(client: anthropic.Anthropic, stack: Stack) -> dict[str, str]:
+    """A one-shot wakeup that fires while idle, and one cancelled before it fires; and a deployment's fire."""
+    with httpx.Client(base_url=stack.base_url, headers={"x-api-key": API_KEY}, timeout=30) as http:
+        woken = make_session(client)
+        client.beta.sessions.events.send(woken.id, events=[user_message("one")])
+        wait_for_idle_events(client, woken.id, 1)
+        cancelled = http.post(f"/v1/sessions/{woken.id}/wakeups", json={"reason": "never", "in_seconds": 1}).json()
+        http.post(f"/v1/sessions/{woken.id}/wakeups/{cancelled['id']}/cancel")
+        http.post(f"/v1/sessions/{woken.id}/wakeups", json={"reason": "wake up", "in_seconds": 2})
+        wait_for_idle_events(client, woken.id, 2)
+    return {"one_shot_wakeup": woken.id}
+
+
 async def _terminate(stack: Stack, session_id: str) -> None:
     temporal = await connect_client(stack.temporal_address, "default")
     await temporal.get_workflow_handle(session_id).terminate("recording a history")
@@ -101,11 +117,18 @@ def main() -> None:
     with FakeModelServer() as model:
         url = f"sqlite+aiosqlite:///{directory / 'dma.db'}"
         migrate.upgrade(url)
-        overrides = {"continue_as_new_after_turns": 2, "model_max_attempts": 2}
-        stack = Stack(url, temporal.address, model.url, directory, api_overrides=overrides).start()
+        overrides = {"continue_as_new_after_turns": 2, "model_max_attempts": 2, "wakeup_min_interval_seconds": 1}
+        stack = Stack(
+            url, temporal.address, model.url, directory, api_overrides=overrides, worker_overrides=overrides
+        ).start()
         try:
             client = anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url)
-            sessions = scenario_sessions(client) | terminated_sessions(client, stack)
+            if sys.argv[1:] == ["--wakeups-only"]:
+                sessions = wakeup_sessions(client, stack)
+            else:
+                sessions = (
+                    scenario_sessions(client) | terminated_sessions(client, stack) | wakeup_sessions(client, stack)
+                )
             asyncio.run(dump(stack, sessions))
         finally:
             stack.stop()
