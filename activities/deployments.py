@@ -47,22 +47,26 @@ class DeploymentActivities:
     async def fire_deployment(self, request: FireDeploymentRequest) -> FireDeploymentReply:
         """Record the fire (or find it recorded), deliver its initial events, pause the deployment on an error."""
         async with heartbeating():
-            launched = await self._record(request)
-            if launched is None:
+            recorded = await self._record(request)
+            if recorded is None:
                 return FireDeploymentReply()
+            launched, paused_by_error = recorded
             run = launched.run
             if launched.session is not None and launched.message_ids:
                 delivery = Delivery(message_ids=launched.message_ids)
                 await session_entry.deliver(self._temporal, self._launch, launched.session, delivery)
                 self._bus.publish(BusMessage(launched.session.id, "doorbell"))
             error_type = str(run.error["type"]) if run.error else None
-            if error_type in PAUSING_ERRORS:
+            if paused_by_error:
                 note = f"paused by dma: a fire failed with {error_type}"
                 await schedule_entry.set_paused(self._temporal, request.deployment_id, True, note)
             return FireDeploymentReply(run_id=run.id, session_id=run.session_id, error_type=error_type)
 
-    async def _record(self, request: FireDeploymentRequest) -> Launched | None:
-        """The fire's run, recorded now or by an earlier attempt; None when the deployment no longer fires."""
+    async def _record(self, request: FireDeploymentRequest) -> tuple[Launched, bool] | None:
+        """The fire's run, recorded now or by an earlier attempt, and whether an error keeps the deployment paused.
+
+        None when the deployment no longer fires (archived, paused, or gone).
+        """
         try:
             async with self._db.write() as db:
                 row = await store.lock(db, request.deployment_id)
@@ -78,7 +82,9 @@ class DeploymentActivities:
                 if launched.recorded_now and error and error.get("type") in PAUSING_ERRORS:
                     _pause(row, str(error["type"]))
                     db.add(row)
-                return launched
+                # A retry pauses the schedule again only while the row still says so (no unpause came between).
+                reason = row.paused_reason or {}
+                return launched, row.status == "paused" and reason.get("type") == "error"
         except IntegrityError as err:
             # Another attempt recorded this fire first; the next attempt finds its run.
             raise ApplicationError("the fire was recorded concurrently; retrying", type="fire_race") from err
