@@ -9,7 +9,9 @@ after the last ``session.status_idle`` matters:
   ``session.status_idle`` (``end_turn``), so the next message starts a clean turn;
 - a turn parked on people (the last idle is ``requires_action``): its unanswered calls and the answers already given
   go back to the workflow, which waits for the rest as the old run did;
-- user events still queued: their ids, in order, so none is stranded.
+- user events still queued (and the system messages of deployments and wakeups): their ids, in order, so none is
+  stranded;
+- one-shot wakeups still pending: their timers, which the new run arms again.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.events import Step, error_event, stop_running, turn_end_events
 from activities.model.context import TOOL_USE_TYPES
-from dma.clock import utcnow
+from dma.clock import as_utc, utcnow
 from dma.store import events as log
+from dma.store import wakeups as wakeup_store
 from dma.store.events import RESULT_TYPES, NewEvent
 from dma.store.tables import Session, SessionEvent
-from workflows.contracts import Answer, BeginRunReply, ToolUseRef
+from workflows.contracts import Answer, BeginRunReply, ToolUseRef, WakeupTimer
 
 CUT_OFF_MESSAGE = "No result: the session's workflow was restarted while this call ran."
 RESTARTED_MESSAGE = (
@@ -63,7 +66,7 @@ async def _queued(db: AsyncSession, session_id: str) -> list[SessionEvent]:
         .where(
             SessionEvent.session_id == session_id,
             col(SessionEvent.seq).is_(None),
-            col(SessionEvent.type).in_(("user.message", "user.interrupt")),
+            col(SessionEvent.type).in_(("user.message", "system.message", "user.interrupt")),
         )
         .order_by(col(SessionEvent.pos))
     )
@@ -153,8 +156,12 @@ async def reconcile_log(db: AsyncSession, session: Session, step: Step) -> Begin
         reply.blocking, reply.answers = await _blocked(db, session.id, idle)
     reply.budget_paused = idle is not None and _stop_reason(idle).get("type") == "budget_reached"
     for row in await _queued(db, session.id):
-        if row.type == "user.message":
-            reply.queued_messages.append(row.id)
-        elif row.type == "user.interrupt":
+        if row.type == "user.interrupt":
             reply.queued_interrupts.append(row.id)
+        else:
+            reply.queued_messages.append(row.id)
+    # One-shot wakeups lived as timers of the run that is gone; the new run arms them again.
+    for wakeup in await wakeup_store.pending(db, session.id):
+        if wakeup.kind == "once" and wakeup.fire_at is not None:
+            reply.wakeups.append(WakeupTimer(wakeup_id=wakeup.id, fire_at=as_utc(wakeup.fire_at)))
     return reply

@@ -17,7 +17,17 @@ from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
 from api.redelivery import Reconciler
-from api.routes import agents, credentials, environments, events, sessions, vaults
+from api.routes import (
+    agents,
+    credentials,
+    deployment_runs,
+    deployments,
+    environments,
+    events,
+    sessions,
+    vaults,
+    wakeups,
+)
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
@@ -99,8 +109,8 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    routers = (agents.router, environments.router, sessions.router, events.router, vaults.router, credentials.router)
-    for router in routers:
+    routers = (agents, environments, sessions, events, vaults, credentials, wakeups, deployments, deployment_runs)
+    for router in (module.router for module in routers):
         app.include_router(router, dependencies=authed)
 
     @app.get("/health", tags=["health"])

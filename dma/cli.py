@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("key_id", nargs="?", help="the key id to revoke (apikey_…)")
     keys.add_argument("--name", default="", help="a label for a new key")
     keys.set_defaults(run=cmd_keys)
+    from dma import deployments_cli  # the verbs live in their own module (see its docstring)
+
+    deployments_cli.add_commands(commands)
     # ``dma bench --help`` is the benchmark's own help: its options pass through untouched.
     bench = commands.add_parser("bench", help="measure latency, throughput and idle cost", add_help=False)
     bench.set_defaults(run=cmd_bench)

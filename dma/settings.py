@@ -46,8 +46,8 @@ class CommonSettings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
     log_level: str = "INFO"
-    # Workflow input, recorded in history: whoever starts a session workflow (the API, or a reconciler in the API or
-    # a worker) passes them, so every process that starts workflows reads the same values.
+    # Workflow input, recorded in history: whoever starts a session workflow (the API, a reconciler, a deployment
+    # fire or a wakeup on a worker) passes them, so every process that starts workflows reads the same values.
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
     # Attempts per MCP tool call while its server cannot be reached, before the turn ends with retries_exhausted.
@@ -58,6 +58,12 @@ class CommonSettings(BaseSettings):
     # Extra providers and per-model settings (TOML, see docs/providers.md). Both processes read it: the API to
     # validate model ids and budgets, the worker to route requests. It names key variables, never keys.
     providers_file: Path | None = None
+    # Each scheduled fire starts up to this many seconds after its cron time (Temporal's jitter), so deployments
+    # sharing a minute do not all start at once. Below 60: upcoming run times are the cron minutes themselves.
+    schedule_jitter_seconds: Annotated[int, Field(ge=0, le=59)] = 5
+    # Self-wakeups: how many may be pending per session, and the shortest delay or repeat interval.
+    wakeup_max_per_session: Annotated[int, Field(ge=1)] = 10
+    wakeup_min_interval_seconds: Annotated[int, Field(ge=1)] = 60
 
     @field_validator("database_url")
     @classmethod

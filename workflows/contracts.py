@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,8 @@ class SessionCarry(BaseModel):
     sandbox: SandboxHandle | None = None
     # The last few message ids taken from the inbox: a repeated delivery of one of them is dropped.
     recent: list[str] = Field(default_factory=list[str])
+    # One-shot wakeups still to fire: durable timers of this workflow, carried across continue-as-new.
+    wakeups: list[WakeupTimer] = Field(default_factory=lambda: list[WakeupTimer]())
 
 
 class SessionStart(BaseModel):
@@ -62,6 +65,19 @@ class Delivery(BaseModel):
     answers: list[Answer] = Field(default_factory=list[Answer])
     # The session's budget was raised or removed: work paused at the budget may go on.
     budget_changed: bool = False
+
+
+class WakeupTimer(BaseModel):
+    """Signal payload and carried state: a one-shot wakeup to fire at ``fire_at`` (its reason stays in the DB)."""
+
+    wakeup_id: str
+    fire_at: datetime
+
+
+class WakeupCancel(BaseModel):
+    """Signal payload: drop a one-shot wakeup's timer (the DB already says it is cancelled)."""
+
+    wakeup_id: str
 
 
 class Shutdown(BaseModel):
@@ -135,6 +151,7 @@ class BeginRunReply(BaseModel):
     answers: list[Answer] = Field(default_factory=list[Answer])
     # The earlier run left its turn paused at the budget (its last idle says budget_reached).
     budget_paused: bool = False
+    wakeups: list[WakeupTimer] = Field(default_factory=list[WakeupTimer])
 
 
 class FinishTurnRequest(BaseModel):
@@ -297,6 +314,48 @@ class ProbeReply(BaseModel):
     has_refresh_token: bool
     refresh: RefreshOutcome | None = None
     mcp_probe: ProbeFailure | None = None
+
+
+class DeploymentFireStart(BaseModel):
+    """Input of ``DeploymentFireWorkflow``, the action of a deployment's Temporal Schedule."""
+
+    deployment_id: str
+
+
+class FireDeploymentRequest(BaseModel):
+    """Turn one scheduled fire into a session and a run; ``scheduled_at`` (the cron time) keys it exactly once."""
+
+    deployment_id: str
+    scheduled_at: datetime
+
+
+class FireDeploymentReply(BaseModel):
+    """The run the fire recorded (None: skipped, the deployment is archived or paused), and its session or error."""
+
+    run_id: str | None = None
+    session_id: str | None = None
+    error_type: str | None = None
+
+
+class WakeupFireStart(BaseModel):
+    """Input of ``WakeupFireWorkflow``, the action of a recurring wakeup's Temporal Schedule."""
+
+    session_id: str
+    wakeup_id: str
+
+
+class FireWakeupRequest(BaseModel):
+    """Record one firing of a wakeup in the session's log and deliver it; ``scheduled_at`` keys it exactly once."""
+
+    session_id: str
+    wakeup_id: str
+    scheduled_at: datetime
+
+
+class FireWakeupReply(BaseModel):
+    """The queued event the firing delivered; None when the wakeup was cancelled or its session is gone."""
+
+    event_id: str | None = None
 
 
 SessionCarry.model_rebuild()

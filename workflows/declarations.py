@@ -25,6 +25,10 @@ from workflows.contracts import (
     CredentialProbe,
     DestroyRequest,
     FinishTurnRequest,
+    FireDeploymentReply,
+    FireDeploymentRequest,
+    FireWakeupReply,
+    FireWakeupRequest,
     ModelStepReply,
     ModelStepRequest,
     ProbeReply,
@@ -63,6 +67,8 @@ MCP_TOOL_RETRY = RetryPolicy(
 )
 PROBE_TIMEOUT = timedelta(seconds=60)
 PROBE_RETRY = RetryPolicy(maximum_attempts=1)
+# A fire writes a few rows and sends one signal; a killed worker's fire is retried after a heartbeat timeout.
+FIRE_TIMEOUT = timedelta(seconds=30)
 # A sandbox host that does not pick up its queue within this long is taken for gone.
 SANDBOX_SCHEDULE_TO_START = timedelta(seconds=10)
 
@@ -150,6 +156,10 @@ PROBE_CREDENTIAL = ActivityDef(
     "probe_credential", CredentialProbe, ProbeReply, PROBE_TIMEOUT, HEARTBEAT_TIMEOUT, PROBE_RETRY
 )
 DESTROY_SANDBOX = ActivityDef("destroy_sandbox", DestroyRequest, type(None), BOOKKEEPING_TIMEOUT, None, DESTROY_RETRY)
+FIRE_DEPLOYMENT = ActivityDef(
+    "fire_deployment", FireDeploymentRequest, FireDeploymentReply, FIRE_TIMEOUT, HEARTBEAT_TIMEOUT
+)
+FIRE_WAKEUP = ActivityDef("fire_wakeup", FireWakeupRequest, FireWakeupReply, FIRE_TIMEOUT, HEARTBEAT_TIMEOUT)
 
 # Every declaration above; the worker must register exactly these names (tests/workflows/test_boundary.py).
 DECLARED: tuple[ActivityDef[Any, Any], ...] = (
@@ -165,4 +175,6 @@ DECLARED: tuple[ActivityDef[Any, Any], ...] = (
     RUN_MCP_TOOL,
     PROBE_CREDENTIAL,
     DESTROY_SANDBOX,
+    FIRE_DEPLOYMENT,
+    FIRE_WAKEUP,
 )

@@ -17,7 +17,6 @@ from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
 from dma.catalog.catalog import ModelCatalog
-from dma.clock import utcnow
 from dma.ids import is_id, new_id
 from dma.schemas.agents import apply_overrides
 from dma.schemas.events import event_body
@@ -72,27 +71,14 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
             check_budgeted_models(state.catalog, snapshot)
         environment = await resolve_environment(db, body.environment_id)
         vault_ids = await check_session_vaults(db, body.vault_ids or [])
-        now = utcnow()
-        row = await store.insert(
-            db,
-            Session(
-                id=new_id("sesn"),
-                agent_id=agent_id,
-                agent_version=agent_version,
-                agent=snapshot,
-                environment_id=environment.id,
-                environment_config=environment.config,
-                title=body.title,
-                meta=dict(body.metadata or {}),
-                status="running" if initial else "idle",
-                usage={},
-                vault_ids=vault_ids,
-                resources=[],
-                budget=body.budget.model_dump(mode="json") if body.budget else None,
-                created_at=now,
-                updated_at=now,
-            ),
+        new = store.NewSession(
+            title=body.title,
+            meta=dict(body.metadata or {}),
+            budget=body.budget.model_dump(mode="json") if body.budget else None,
+            running=bool(initial),
+            vault_ids=vault_ids,
         )
+        row = await store.insert(db, store.new_row(agent_id, agent_version, snapshot, environment, new))
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
     if queued:
@@ -118,7 +104,7 @@ async def list_sessions(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     page: str | None = None,
     memory_store_id: str | None = None,
-    deployment_id: str | None = None,  # noqa: ARG001 - deployments are outside this server's scope
+    deployment_id: str | None = None,
 ) -> dict[str, Any]:
     """List sessions, newest first by default."""
     statuses = tuple(multi(request, "statuses"))
@@ -132,6 +118,7 @@ async def list_sessions(
         statuses=statuses,
         include_archived=include_archived,
         created=tuple(time_filters(request).items()),
+        deployment_id=deployment_id,
     )
     cursor = decode_cursor(page) if page else None
     descending = order == "desc"
@@ -250,6 +237,7 @@ async def archive_session(session_id: str, state: StateDep) -> dict[str, Any]:
         await store.archive(db, row, NewEvent(new_id("sevt"), "session.status_terminated", {}))
     state.bus.publish(BusMessage(session_id, "doorbell"))
     await session_control.shut_down(state.temporal, session_id, "archived")
+    await session_control.remove_wakeups(state, session_id, deleted=False)
     return session_response(row)
 
 
@@ -263,4 +251,5 @@ async def delete_session(session_id: str, state: StateDep) -> dict[str, Any]:
     deleted_event = {"id": new_id("sevt"), "type": "session.deleted", "processed_at": None}
     state.bus.publish(BusMessage(session_id, "deleted", deleted_event))
     await session_control.shut_down(state.temporal, session_id, "deleted")
+    await session_control.remove_wakeups(state, session_id, deleted=True)
     return {"id": session_id, "type": "session_deleted"}

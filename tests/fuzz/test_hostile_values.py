@@ -31,6 +31,8 @@ UNDECLARED_QUERY = {
     "/v1/sessions": ["limit", "statuses[]", "created_at[gte]"],
     "/v1/sessions/{session_id}/events": ["limit", "types[]", "created_at[lt]"],
     "/v1/sessions/{session_id}/events/stream": ["event_deltas[]"],
+    "/v1/deployments": ["created_at_gte", "created_at[lte]"],
+    "/v1/deployment_runs": ["created_at_gt", "created_at[lt]"],
 }
 STREAM = "/v1/sessions/{session_id}/events/stream"
 NUL = ["\x00", "a\x00b"]
@@ -90,6 +92,33 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
             "display_name": "c",
             "auth": {"type": "static_bearer", "token": "t2"},
         },
+        ("POST", "/v1/deployments"): deployment_body(ids),
+        ("POST", "/v1/deployments/{deployment_id}"): {
+            "name": "n",
+            "description": "d",
+            "metadata": {"k": "v"},
+            "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "UTC"},
+            "initial_events": [{"type": "user.message", "content": text("hi")}],
+        },
+        ("POST", "/v1/sessions/{session_id}/wakeups"): {
+            "reason": "r",
+            "cron": {"expression": "0 9 * * 1", "timezone": "UTC"},
+        },
+    }
+
+
+def deployment_body(ids: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": "n",
+        "agent": ids["agent_id"],
+        "environment_id": ids["environment_id"],
+        "description": "d",
+        "metadata": {"k": "v"},
+        "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "initial_events": [
+            {"type": "user.message", "content": text("hi")},
+            {"type": "system.message", "content": text("s")},
+        ],
     }
 
 
@@ -181,12 +210,17 @@ def hostile_ids(stack: Stack) -> dict[str, str]:
         env = http.post("/v1/environments", json={"name": "hostile", "config": {"type": "cloud"}}).json()["id"]
         session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
         vault, credential = seed_vault(http)
+        ids = {"agent_id": agent, "environment_id": env, "session_id": session}
+        deployment = http.post("/v1/deployments", json={**deployment_body(ids), "schedule": None}).json()["id"]
+        run = http.post(f"/v1/deployments/{deployment}/run").json()["id"]
+        wakeup = http.post(f"/v1/sessions/{session}/wakeups", json={"reason": "r", "in_seconds": 3600}).json()["id"]
     return {
-        "agent_id": agent,
-        "environment_id": env,
-        "session_id": session,
+        **ids,
         "vault_id": vault,
         "credential_id": credential,
+        "deployment_id": deployment,
+        "deployment_run_id": run,
+        "wakeup_id": wakeup,
     }
 
 

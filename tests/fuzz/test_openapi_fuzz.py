@@ -56,6 +56,12 @@ def fuzz_ids(stack: Stack) -> dict[str, str]:
         env = http.post("/v1/environments", json={"name": "fuzz", "config": {"type": "cloud"}}).json()["id"]
         session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
         vault, credential = seed_vault(http)
+        events = [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]
+        deployment = http.post(
+            "/v1/deployments", json={"name": "f", "agent": agent, "environment_id": env, "initial_events": events}
+        ).json()["id"]
+        run = http.post(f"/v1/deployments/{deployment}/run").json()["id"]
+        wakeup = http.post(f"/v1/sessions/{session}/wakeups", json={"reason": "r", "in_seconds": 3600}).json()["id"]
     return {
         "agent_id": agent,
         "environment_id": env,
@@ -63,6 +69,9 @@ def fuzz_ids(stack: Stack) -> dict[str, str]:
         "agent": agent,
         "vault_id": vault,
         "credential_id": credential,
+        "deployment_id": deployment,
+        "deployment_run_id": run,
+        "wakeup_id": wakeup,
     }
 
 

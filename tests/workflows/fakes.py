@@ -25,6 +25,10 @@ from workflows.contracts import (
     Delivery,
     DestroyRequest,
     FinishTurnRequest,
+    FireDeploymentReply,
+    FireDeploymentRequest,
+    FireWakeupReply,
+    FireWakeupRequest,
     ModelStepReply,
     ModelStepRequest,
     ProbeReply,
@@ -44,6 +48,8 @@ from workflows.declarations import (
     DECLARED,
     DESTROY_SANDBOX,
     FINISH_TURN,
+    FIRE_DEPLOYMENT,
+    FIRE_WAKEUP,
     MODEL_STEP,
     NOTE_SANDBOX_RESET,
     PROBE_CREDENTIAL,
@@ -144,6 +150,22 @@ class Fakes:
             raise reply
         return reply
 
+    def _fire_activities(self) -> list[Callable[..., Any]]:
+        fakes = self
+
+        @activity.defn(name=FIRE_WAKEUP.name)
+        async def fire_wakeup(request: FireWakeupRequest) -> FireWakeupReply:
+            fakes.log.append((FIRE_WAKEUP.name, request))
+            fakes.run_ids.append(activity.info().workflow_run_id or "")
+            return FireWakeupReply(event_id=f"sevt-{request.wakeup_id}")
+
+        @activity.defn(name=FIRE_DEPLOYMENT.name)
+        async def fire_deployment(request: FireDeploymentRequest) -> FireDeploymentReply:
+            fakes.log.append((FIRE_DEPLOYMENT.name, request))
+            return FireDeploymentReply(run_id="drun_fake", session_id="sesn_fake")
+
+        return [fire_wakeup, fire_deployment]
+
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
 
@@ -202,6 +224,7 @@ class Fakes:
             provision_sandbox,
             run_tool,
             *self._mcp_activities(simulate),
+            *self._fire_activities(),
             bookkeeping(FINISH_TURN.name, FinishTurnRequest),
             bookkeeping(RESUME_TURN.name, ResumeRequest),
             bookkeeping(ACKNOWLEDGE_EVENTS.name, AcknowledgeRequest),
@@ -224,6 +247,8 @@ assert {d.name for d in DECLARED} == {
     RECORD_TOOL_RESULTS.name,
     NOTE_SANDBOX_RESET.name,
     DESTROY_SANDBOX.name,
+    FIRE_WAKEUP.name,
+    FIRE_DEPLOYMENT.name,
 }, "a declaration has no fake here"
 
 
@@ -248,12 +273,25 @@ async def running(client: Client, fakes: Fakes, host_polled: bool = True) -> Asy
 
 
 async def start_session(
-    client: Client, queue: str, delivery: Delivery, *, reconcile: bool = False, session_id: str | None = None
+    client: Client,
+    queue: str,
+    delivery: Delivery,
+    *,
+    reconcile: bool = False,
+    session_id: str | None = None,
+    turns_per_run: int = 200,
 ) -> WorkflowHandle[SessionWorkflow, None]:
     session_id = session_id or f"sesn_wf{uuid.uuid4().hex[:12]}"
+    start = SessionStart(
+        session_id=session_id,
+        agent_id="agent_x",
+        model="fake",
+        reconcile=reconcile,
+        continue_as_new_after_turns=turns_per_run,
+    )
     return await client.start_workflow(
         SessionWorkflow.run,
-        SessionStart(session_id=session_id, agent_id="agent_x", model="fake", reconcile=reconcile),
+        start,
         id=session_id,
         task_queue=queue,
         start_signal="deliver",

@@ -1,9 +1,9 @@
 """Records workflow histories of representative sessions into ``histories/`` for the replay test.
 
-Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py [scenario|terminated|models|mcp ...]``)
-only when a workflow change is meant to be incompatible *and* old histories no longer matter, or to add the histories
-of new behaviour (name its group); otherwise guard the change with ``workflow.patched`` and keep the old histories,
-which is the point of the replay test.
+Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py [GROUP ...]``, groups: scenario,
+terminated, models, mcp, wakeups) only when a workflow change is meant to be incompatible *and* old histories no
+longer matter, or to add the histories of new behaviour (name its group); otherwise guard the change with
+``workflow.patched`` and keep the old histories, which is the point of the replay test.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 
 from activities.model.scripted import plan_reply
 from activities.model.scripted_wire import ScriptedReply
@@ -138,6 +139,19 @@ def mcp_sessions(client: anthropic.Anthropic, server: FakeMcpServer) -> dict[str
     }
 
 
+def wakeup_sessions(client: anthropic.Anthropic, stack: Stack) -> dict[str, str]:
+    """A one-shot wakeup that fires while idle, and one cancelled before it fires; and a deployment's fire."""
+    with httpx.Client(base_url=stack.base_url, headers={"x-api-key": API_KEY}, timeout=30) as http:
+        woken = make_session(client)
+        client.beta.sessions.events.send(woken.id, events=[user_message("one")])
+        wait_for_idle_events(client, woken.id, 1)
+        cancelled = http.post(f"/v1/sessions/{woken.id}/wakeups", json={"reason": "never", "in_seconds": 1}).json()
+        http.post(f"/v1/sessions/{woken.id}/wakeups/{cancelled['id']}/cancel")
+        http.post(f"/v1/sessions/{woken.id}/wakeups", json={"reason": "wake up", "in_seconds": 2})
+        wait_for_idle_events(client, woken.id, 2)
+    return {"one_shot_wakeup": woken.id}
+
+
 async def _terminate(stack: Stack, session_id: str) -> None:
     temporal = await connect_client(stack.temporal_address, "default")
     await temporal.get_workflow_handle(session_id).terminate("recording a history")
@@ -170,8 +184,15 @@ def main(only: list[str]) -> None:
     with FakeModelServer() as model, FakeMcpServer() as mcp:
         url = f"sqlite+aiosqlite:///{directory / 'dma.db'}"
         migrate.upgrade(url)
-        overrides = {"continue_as_new_after_turns": 2, "model_max_attempts": 2, "mcp_max_attempts": 2}
-        stack = Stack(url, temporal.address, model.url, directory, api_overrides=overrides).start()
+        overrides = {
+            "continue_as_new_after_turns": 2,
+            "model_max_attempts": 2,
+            "mcp_max_attempts": 2,
+            "wakeup_min_interval_seconds": 1,
+        }
+        stack = Stack(
+            url, temporal.address, model.url, directory, api_overrides=overrides, worker_overrides=overrides
+        ).start()
         try:
             client = anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url)
             sessions: dict[str, str] = {}
@@ -183,6 +204,8 @@ def main(only: list[str]) -> None:
                 sessions |= model_sessions(client, model)
             if not only or "mcp" in only:
                 sessions |= mcp_sessions(client, mcp)
+            if not only or "wakeups" in only:
+                sessions |= wakeup_sessions(client, stack)
             asyncio.run(dump(stack, sessions))
         finally:
             stack.stop()
