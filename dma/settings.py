@@ -42,7 +42,8 @@ class CommonSettings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
-    log_level: str = "INFO"
+    # Quiet by default: warnings, plus one line per session turn (``dma.cli.logs``); INFO or DEBUG show more.
+    log_level: str = "WARNING"
 
     @field_validator("database_url")
     @classmethod
@@ -71,6 +72,8 @@ class ApiSettings(CommonSettings):
     # share a process (``dma dev``), so the poll is then only a safety net; across processes on SQLite it is the
     # only signal. Empty: 0.25 s on SQLite, 1 s on PostgreSQL (LISTEN/NOTIFY rings across processes).
     sse_poll_seconds: float | None = None
+    # Where people reach the Temporal Web UI (the console links each session's workflow there); empty hides links.
+    temporal_ui_url: str = ""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -78,6 +81,28 @@ class ApiSettings(CommonSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+
+class DevSettings(ApiSettings):
+    """What ``dma dev`` adds to the API's settings: the ports of the Temporal dev server it starts."""
+
+    temporal_port: int = 7233
+    # 0 runs the dev server headless (no Web UI).
+    temporal_ui_port: int = 8233
+
+
+class ClientSettings(BaseSettings):
+    """What the people verbs (``dma agents|sessions|chat``) need: where the API is and the key to send.
+
+    The key is read as the ``anthropic`` SDK reads it (``ANTHROPIC_API_KEY``); the CLI falls back to the dev key that
+    ``dma dev`` keeps in the data dir.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: str = Field(default="http://127.0.0.1:8787", validation_alias=AliasChoices("DMA_URL"))
+    api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias=AliasChoices("DMA_DATA_DIR"))
 
 
 class WorkerSettings(CommonSettings):

@@ -100,6 +100,7 @@ class SessionWorkflow:
     async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None) -> None:
         state = self._state
         state.carry.turns += 1
+        began, first_step, outcome = workflow.now(), state.carry.step, "ended"
         if resume is None:
             state.answers.clear()
         state.set_status("running", "the model")
@@ -115,9 +116,19 @@ class SessionWorkflow:
                     break
                 await self._handle_tools(reply.tool_uses)
         except Interrupted as cut:
+            outcome = "interrupted"
             answered = [answer.event_id for answer in state.answers.values()]
             await self._ledger.finish("end_turn", processed=state.take_interrupts() + answered, close=cut.close)
         state.set_status("idle", "a message")
+        # The one log line per turn a terminal shows at the quiet default (dma.cli.logs); silent on replay.
+        workflow.logger.info(
+            "session %s turn %s %s after %.1f s (%s steps)",
+            state.session_id,
+            state.carry.turns,
+            outcome,
+            (workflow.now() - began).total_seconds(),
+            state.carry.step - first_step,
+        )
 
     async def _model_step(self, starting: list[str]) -> ModelStepReply | None:
         """One model request; None when the turn already ended (exhausted retries, or nothing left to answer)."""

@@ -1,0 +1,66 @@
+"""``dma keys``: API keys stored hashed in the database (an operator verb: it talks to the database, not the API).
+
+Add a verb with ``@keys.command()`` below; ``register`` mounts the group on ``dma``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from dma.cli.output import fail, out
+from dma.settings import CommonSettings
+from dma.store.engine import Database
+
+T = TypeVar("T")
+keys = typer.Typer(help="Create, list or revoke API keys stored (hashed) in the database.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dma keys`` to the ``dma`` command."""
+    app.add_typer(keys, name="keys")
+
+
+def with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database (``DMA_DATABASE_URL`` or the data dir's SQLite file)."""
+
+    async def run() -> T:
+        db = Database.connect(CommonSettings().resolved_database_url())
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@keys.command()
+def create(name: Annotated[str, typer.Option(help="A label for the new key.")] = "") -> None:
+    """Create a key; it is shown only now (the database keeps its hash)."""
+    from dma.store import api_keys
+
+    row, key = with_database(lambda db: api_keys.create(db, name))
+    out.print(f"{row.id}\t{key}\n(the key is shown only now; it is stored hashed)", markup=False)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """List the keys (ids and names, never the keys)."""
+    from dma.store import api_keys
+
+    for row in with_database(api_keys.list_keys):
+        state = "revoked" if row.revoked_at else "active"
+        out.print(f"{row.id}\t{row.name}\t{state}\t{row.created_at.isoformat()}", markup=False)
+
+
+@keys.command()
+def revoke(key_id: Annotated[str, typer.Argument(help="The key id (apikey_…).")]) -> None:
+    """Revoke a key: requests that carry it get 401 from now on."""
+    from dma.store import api_keys
+
+    if not with_database(lambda db: api_keys.revoke(db, key_id)):
+        fail(f"no API key {key_id!r}")
+    out.print(f"revoked {key_id}", markup=False)
