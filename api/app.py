@@ -14,7 +14,8 @@ from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
-from api.routes import agents, environments, events, sessions
+from api.routes import agents, api_keys, console, environments, events, sessions
+from dma import __version__
 from dma.bus import Bus
 from dma.settings import ApiSettings
 from dma.store.engine import Database
@@ -72,7 +73,7 @@ def create_app(
 
     app = FastAPI(
         title="dma — Durable Managed Agents",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
@@ -81,8 +82,10 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    for router in (agents.router, environments.router, sessions.router, events.router):
+    for router in (agents.router, environments.router, sessions.router, events.router, api_keys.router, console.info):
         app.include_router(router, dependencies=authed)
+    # The console's static files need no key: they hold no secret, and the app asks the person for one.
+    app.include_router(console.pages)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:  # pyright: ignore[reportUnusedFunction]
