@@ -97,10 +97,16 @@ def dev(
 def _dev_ports(host: str, port: int, temporal_port: int, ui_port: int) -> list[Port]:
     ports = [
         Port(host, port, "the dma API", "choose another with DMA_PORT=… or --port …"),
-        Port("127.0.0.1", temporal_port, "the Temporal dev server", "choose another with --temporal-port …"),
+        Port(
+            "127.0.0.1",
+            temporal_port,
+            "the Temporal dev server",
+            "choose another with DMA_TEMPORAL_PORT=… or --temporal-port …",
+        ),
     ]
     if ui_port:
-        ports.append(Port("127.0.0.1", ui_port, "the Temporal Web UI", "choose another with --ui-port … (0: none)"))
+        moved_by = "choose another with DMA_TEMPORAL_UI_PORT=… or --ui-port … (0 runs no Web UI)"
+        ports.append(Port("127.0.0.1", ui_port, "the Temporal Web UI", moved_by))
     return ports
 
 
