@@ -35,7 +35,6 @@ export function seconds(value) {
 // List prices in USD per million tokens (input, output), by model-id prefix; the first match wins.
 // An estimate only: the server's usage.list_cost, when it reports one, is shown instead.
 const PRICES = [
-  ["scripted", 0, 0],
   ["claude-opus-4-5", 5, 25],
   ["claude-opus-4", 15, 75],
   ["claude-sonnet-4", 3, 15],
@@ -46,8 +45,9 @@ const PRICES = [
 
 export function cost(model, usage) {
   if (usage?.list_cost?.amount !== undefined) {
-    return { text: money(Number(usage.list_cost.amount), usage.list_cost.currency), estimate: false };
+    return { text: money(Number(usage.list_cost.amount), usage.list_cost.currency), note: "reported by the server" };
   }
+  if ((model || "").startsWith("scripted")) return { text: money(0, "USD"), note: "scripted model" };
   const price = PRICES.find(([prefix]) => (model || "").startsWith(prefix));
   if (!price) return null;
   const [, input, output] = price;
@@ -60,7 +60,7 @@ export function cost(model, usage) {
       cacheWrite * input * 1.25 +
       (usage?.output_tokens ?? 0) * output) /
     1e6;
-  return { text: money(dollars, "USD"), estimate: true };
+  return { text: money(dollars, "USD"), note: "estimate at list prices" };
 }
 
 function money(amount, currency = "USD") {

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anthropic
 import typer
 import yaml
 
@@ -14,6 +13,9 @@ from dma.cli.client import ApiKeyOpt, BaseUrlOpt, connect
 from dma.cli.declarative import Spec, SpecError
 from dma.cli.output import err, fail, out, table
 from dma.cli.render import ago
+
+if TYPE_CHECKING:
+    import anthropic  # the SDK loads in about a second: only the commands that call the API import it
 
 agents = typer.Typer(help="List, show, create and apply agents (declarative files: dma agents apply -f dir/).")
 FileOpt = Annotated[Path, typer.Option("--file", "-f", help="A YAML/JSON file, or a directory of them.")]

@@ -8,9 +8,8 @@ The stream is read in a background thread, so the keyboard is always free.
 from __future__ import annotations
 
 import queue
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anthropic
 import typer
 from rich.markup import escape
 
@@ -19,6 +18,9 @@ from dma.cli.client import ApiKeyOpt, BaseUrlOpt, connect
 from dma.cli.output import fail, out
 from dma.cli.render import Event, Renderer, one_line
 from dma.cli.stream import ENDING_TYPES, Follower, in_background
+
+if TYPE_CHECKING:
+    import anthropic  # the SDK loads in about a second: only the commands that call the API import it
 
 CHAT_ENVIRONMENT = "dma-chat"
 POLL_SECONDS = 0.2

@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import anthropic
 import typer
 
 from dma.cli.devkey import dev_key_path, read_dev_key
 from dma.cli.output import fail
 from dma.settings import ClientSettings
+
+if TYPE_CHECKING:
+    import anthropic  # loads in about a second: imported when a command connects, not for `dma --help`
 
 ApiKeyOpt = Annotated[
     str | None,
@@ -57,6 +59,8 @@ def resolve(api_key: str | None, base_url: str | None) -> Target:
 @contextmanager
 def connect(api_key: str | None, base_url: str | None) -> Generator[anthropic.Anthropic, None, None]:
     """An SDK client for the target; API errors inside the block become one clear line and exit code 1."""
+    import anthropic
+
     target = resolve(api_key, base_url)
     # The CLI shows errors at once; retrying a refused connection twice only delays the message.
     client = anthropic.Anthropic(api_key=target.api_key, base_url=target.base_url, max_retries=0)

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from dma.cli.output import fail, out
 from dma.settings import CommonSettings
-from dma.store.engine import Database
+
+if TYPE_CHECKING:
+    from dma.store.engine import Database
 
 T = TypeVar("T")
 keys = typer.Typer(help="Create, list or revoke API keys stored (hashed) in the database.", no_args_is_help=True)
@@ -26,6 +28,7 @@ def register(app: typer.Typer) -> None:
 
 def with_database(work: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``work`` on the configured database (``DMA_DATABASE_URL`` or the data dir's SQLite file)."""
+    from dma.store.engine import Database
 
     async def run() -> T:
         db = Database.connect(CommonSettings().resolved_database_url())

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from dma.cli import logs
 from dma.cli.banner import DevInfo, banner
 from dma.cli.devkey import dev_key_path, ensure_dev_key
 from dma.cli.output import err, fail, out
@@ -59,6 +58,8 @@ def dev(
         for problem in taken:
             err.print(f"[bold red]error:[/] {problem}")
         fail("dma dev started nothing", code=1)
+    from dma.cli import logs
+
     logs.configure(settings.log_level)
     key = ensure_dev_key(settings.data_dir)
     ui_url = settings.temporal_ui_url or (f"http://127.0.0.1:{u_port}" if u_port else "")
@@ -123,6 +124,8 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
     taken = problems([Port(settings.host, settings.port, "the dma API", "choose another with DMA_PORT=… or --port …")])
     if taken:
         fail(taken[0])
+    from dma.cli import logs
+
     logs.configure(settings.log_level)
     if not settings.api_keys and not settings.dev_keyless:
         err.print("warning: DMA_API_KEYS is empty; only keys stored in the database are accepted")
@@ -132,6 +135,7 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
 
 def worker() -> None:
     """Run a worker (as many as you like, on any host sharing Temporal and the database)."""
+    from dma.cli import logs
     from workers.main import serve
 
     settings = WorkerSettings()
@@ -146,6 +150,7 @@ def worker() -> None:
 
 def migrate() -> None:
     """Bring the database schema up to date."""
+    from dma.cli import logs
     from dma.store import migrate as migrations
 
     settings = CommonSettings()

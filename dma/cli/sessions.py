@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import anthropic
 import typer
 from rich.markup import escape
 
@@ -13,6 +12,9 @@ from dma.cli.client import ApiKeyOpt, BaseUrlOpt, connect
 from dma.cli.output import err, out, table
 from dma.cli.render import Renderer, ago, usage_line
 from dma.cli.stream import Follower
+
+if TYPE_CHECKING:
+    import anthropic  # the SDK loads in about a second: only the commands that call the API import it
 
 Status = Literal["idle", "running", "rescheduling", "terminated"]
 STATUS_STYLE = {"idle": "green", "running": "cyan", "rescheduling": "yellow", "terminated": "red"}
@@ -41,7 +43,8 @@ def list_sessions(
     with connect(api_key, base_url) as client:
         agent_id = find_agent(client, agent).id if agent else None
         query: dict[str, Any] = {"statuses": status} if status else {}
-        page = client.beta.sessions.list(limit=limit, agent_id=agent_id or anthropic.omit, extra_query=query or None)
+        filters: dict[str, Any] = {"agent_id": agent_id} if agent_id else {}
+        page = client.beta.sessions.list(limit=limit, extra_query=query or None, **filters)
         rows = list(page.data)
     if not rows:
         err.print("no sessions" + (" with that filter" if status or agent else " yet: try dma chat AGENT"))

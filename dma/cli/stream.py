@@ -6,9 +6,10 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
+if TYPE_CHECKING:
+    import anthropic
 
 Event = dict[str, Any]
 PREVIEWS: list[Any] = ["agent.message"]
@@ -27,6 +28,8 @@ class Follower:
         self._closed = threading.Event()
 
     def __iter__(self) -> Iterator[Event]:
+        import anthropic
+
         while not self._closed.is_set():
             query = {"after": self.after} if self.after else None
             try:

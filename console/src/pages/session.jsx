@@ -19,6 +19,7 @@ const BOOKKEEPING = new Set(["span.model_request_start", "span.model_request_end
 function digest(events) {
   let status = null;
   let waiting = [];
+  let usage = null;
   const results = new Map();
   const answers = new Map();
   for (const event of events) {
@@ -27,13 +28,15 @@ function digest(events) {
       waiting = event.type === "session.status_idle" && event.stop_reason?.type === "requires_action" ? event.stop_reason.event_ids : [];
     } else if (event.type === "agent.tool_result" || event.type === "agent.mcp_tool_result") {
       results.set(event.tool_use_id || event.mcp_tool_use_id, event);
+    } else if (event.type === "session.usage") {
+      usage = event.usage;
     } else if (event.type === "user.tool_confirmation") {
       answers.set(event.tool_use_id, event);
     } else if (event.type === "user.custom_tool_result") {
       answers.set(event.custom_tool_use_id, event);
     }
   }
-  return { status, pending: waiting.filter((id) => !answers.has(id)), results, answers };
+  return { status, usage, pending: waiting.filter((id) => !answers.has(id)), results, answers };
 }
 
 export function SessionPage({ id }) {
@@ -171,7 +174,7 @@ export function SessionPage({ id }) {
           />
         </div>
         <aside class="session-side">
-          <Usage session={session} />
+          <Usage session={session} latest={state.usage} />
           <div class="card side-card">
             <h3>Stream</h3>
             <p class={`stream-state ${stream}`} data-testid="stream-state">
@@ -188,8 +191,9 @@ export function SessionPage({ id }) {
   );
 }
 
-function Usage({ session }) {
-  const usage = session.usage || {};
+function Usage({ session, latest }) {
+  // The log's latest session.usage is cumulative and arrives with the turn; the session row may be read before it.
+  const usage = latest || session.usage || {};
   const price = cost(session.agent.model?.id, usage);
   return (
     <div class="card side-card" data-testid="usage">
@@ -208,7 +212,7 @@ function Usage({ session }) {
         <dt>Cost</dt>
         <dd data-testid="cost">
           {price ? price.text : "—"}
-          {price?.estimate && <span class="muted small"> list-price estimate</span>}
+          {price?.note && <div class="muted small">{price.note}</div>}
         </dd>
         <dt>Active</dt>
         <dd>{seconds(session.stats?.active_seconds)}</dd>
@@ -220,19 +224,21 @@ function Usage({ session }) {
 }
 
 function Conversation({ events, previews, queued, state, showAll, onAnswer }) {
-  const bottom = useRef(null);
   const box = useRef(null);
+  const pinned = useRef(true); // follow the end of the conversation unless the person scrolled up
   const previewList = Object.entries(previews).filter(([, preview]) => preview.text);
   useEffect(() => {
     const element = box.current;
-    if (!element) return;
-    const nearBottom = element.scrollHeight - element.scrollTop - element.clientHeight < 160;
-    if (nearBottom) bottom.current?.scrollIntoView({ block: "end" });
+    if (element && pinned.current) element.scrollTop = element.scrollHeight;
   }, [events.length, previewList.map(([, preview]) => preview.text.length).join(","), queued.length]);
+  const onScroll = (event) => {
+    const element = event.currentTarget;
+    pinned.current = element.scrollHeight - element.scrollTop - element.clientHeight < 80;
+  };
 
   const items = events.filter((event) => showAll || !BOOKKEEPING.has(event.type));
   return (
-    <div class="conversation" ref={box} data-testid="conversation">
+    <div class="conversation" ref={box} onScroll={onScroll} data-testid="conversation">
       {items.length === 0 && !queued.length && (
         <div class="conversation-empty">
           <h2>Say something</h2>
@@ -260,7 +266,6 @@ function Conversation({ events, previews, queued, state, showAll, onAnswer }) {
           </div>
         </div>
       ))}
-      <div ref={bottom} />
     </div>
   );
 }
@@ -276,9 +281,11 @@ function EventItem({ event, state, onAnswer }) {
       );
     case "agent.message":
       return (
-        <div class="message agent" data-testid="agent-message">
+        <div class="message agent">
           <div class="who">Agent</div>
-          <div class="bubble">{textOf(event.content)}</div>
+          <div class="bubble" data-testid="agent-message">
+            {textOf(event.content)}
+          </div>
         </div>
       );
     case "agent.thinking":
