@@ -180,7 +180,9 @@ def test_follow_the_link_to_the_temporal_web_ui(
     temporal.screenshot(path=str(shoot("08-session").parent / "09-temporal-ui.png"))
 
 
-def test_edit_an_agent_and_compare_versions(page: Page, console_stack: Stack, sdk: anthropic.Anthropic, shoot: Shoot) -> None:
+def test_edit_an_agent_and_compare_versions(
+    page: Page, console_stack: Stack, sdk: anthropic.Anthropic, shoot: Shoot
+) -> None:
     agent = sdk.beta.agents.create(name="versioned", model="scripted", system="Answer in English.")
     sign_in(page, console_stack, f"agents/{agent.id}")
     expect(page.locator("textarea[name=system]")).to_have_value("Answer in English.")
