@@ -197,7 +197,7 @@ ensure_venv() {
     spec='.'
     log "installing dma and what it needs to run into .venv (pip install -e .; the first time takes a minute or two)"
   fi
-  rm -f "$(_dma_stamp "$what")"
+  rm -f "$(_dma_stamp "$what")" "$DMA_VENV/.dma-installed" # (the single stamp of older scripts)
   _dma_pip_install "$spec"
   printf '%s\n' "$key" >"$(_dma_stamp "$what")"
   exec {lockfd}>&-

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from dma.cli.output import fail, out
+from dma.cli.output import fail, lines
 from dma.settings import CommonSettings
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def create(name: Annotated[str, typer.Option(help="A label for the new key.")] =
     from dma.store import api_keys
 
     row, key = with_database(lambda db: api_keys.create(db, name))
-    out.print(f"{row.id}\t{key}\n(the key is shown only now; it is stored hashed)", markup=False)
+    lines(f"{row.id}\t{key}", "(the key is shown only now; it is stored hashed)")
 
 
 @keys.command("list")
@@ -56,7 +56,7 @@ def list_keys() -> None:
 
     for row in with_database(api_keys.list_keys):
         state = "revoked" if row.revoked_at else "active"
-        out.print(f"{row.id}\t{row.name}\t{state}\t{row.created_at.isoformat()}", markup=False)
+        lines(f"{row.id}\t{row.name}\t{state}\t{row.created_at.isoformat()}")
 
 
 @keys.command()
@@ -66,4 +66,4 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id (apikey_…)."
 
     if not with_database(lambda db: api_keys.revoke(db, key_id)):
         fail(f"no API key {key_id!r}")
-    out.print(f"revoked {key_id}", markup=False)
+    lines(f"revoked {key_id}")

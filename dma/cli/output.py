@@ -16,8 +16,16 @@ from rich.table import Table
 
 # A pipe has no width; tables then get room for full ids instead of rich's 80 columns.
 PIPE_WIDTH = 160
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else PIPE_WIDTH)
+out = Console(highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+err = Console(
+    stderr=True, highlight=False, emoji=False, soft_wrap=True, width=None if sys.stderr.isatty() else PIPE_WIDTH
+)
+
+
+def lines(*texts: str) -> None:
+    """Plain lines on stdout, byte for byte (tab-separated output stays tab-separated for scripts)."""
+    sys.stdout.write("".join(text + "\n" for text in texts))
+    sys.stdout.flush()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -117,8 +117,8 @@ def tail(
 
 
 def _latest(client: anthropic.Anthropic, session_id: str, count: int) -> list[dict[str, Any]]:
-    """The session's last ``count`` persisted events, oldest first."""
+    """The session's last ``count`` persisted events, oldest first (queued ones have no stream position yet)."""
     if count <= 0:
         return []
     page = client.beta.sessions.events.list(session_id, order="desc", limit=count)
-    return [as_dict(event) for event in reversed(page.data)]
+    return [as_dict(event) for event in reversed(page.data) if event.processed_at is not None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import pexpect
 
@@ -31,3 +33,19 @@ def test_tail_shows_a_reply_while_it_streams(cli: Cli, client: anthropic.Anthrop
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_sessions_list_filters_and_show(cli: Cli, client: anthropic.Anthropic) -> None:
+    agent = client.beta.agents.create(name="listed", model="scripted")
+    session = client.beta.sessions.create(agent=agent.id, environment_id=make_environment(client).id, title="Listed")
+    client.beta.sessions.events.send(session.id, events=[user_message("count me")])  # pyright: ignore[reportArgumentType]
+    deadline = time.monotonic() + 30
+    while not client.beta.sessions.events.list(session.id, types=["session.status_idle"]).data:
+        assert time.monotonic() < deadline, "the turn did not end"
+        time.sleep(0.1)
+    shown = cli.run("sessions", "show", session.id).stdout
+    assert "Listed" in shown and "You said: count me" in shown and "usage:" in shown
+    assert session.id in cli.run("sessions", "list", "--status", "idle", "--agent", agent.id).stdout
+    assert session.id not in cli.run("sessions", "list", "--status", "running", "--limit", "100").stdout
+    refused = cli.run("sessions", "list", "--status", "sleeping", ok=False)
+    assert refused.returncode == 1 and "statuses[] must be one of" in refused.stderr
