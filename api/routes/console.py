@@ -63,10 +63,19 @@ async def console_file(path: str) -> Response:
     index = STATIC / "index.html"
     if not index.is_file():
         return Response("the console is not built: run scripts/build-console\n", status_code=404)
-    target = (STATIC / path).resolve()
-    if path and target.is_file() and target.is_relative_to(STATIC):
+    if path and _is_file(STATIC / path):
+        target = (STATIC / path).resolve()
         cache = IMMUTABLE if target.parent.name == "assets" else "no-cache"
         return FileResponse(target, headers={**SECURITY_HEADERS, "cache-control": cache})
     if path.startswith("assets/"):
         return Response("not found\n", status_code=404, headers=SECURITY_HEADERS)
     return FileResponse(index, headers={**SECURITY_HEADERS, "cache-control": "no-cache"})
+
+
+def _is_file(candidate: Path) -> bool:
+    """Whether ``candidate`` is a file inside the build (never outside it; odd names such as NUL are no file)."""
+    try:
+        resolved = candidate.resolve()
+        return resolved.is_relative_to(STATIC) and resolved.is_file()
+    except (OSError, ValueError):
+        return False

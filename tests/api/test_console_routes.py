@@ -60,3 +60,5 @@ def test_console_is_served_without_a_key(stack: Stack) -> None:
         assert anyone.get("/console/assets/nothing-here.js").status_code == 404
         escape = anyone.get("/console/..%2F..%2Fpyproject.toml")
         assert "[project]" not in escape.text
+        for odd in ("/console/%00", "/console/assets/%00.js", "/console/" + "a" * 5000):
+            assert anyone.get(odd).status_code in (200, 404), odd
