@@ -19,6 +19,8 @@ from api.guards import RequestGuard
 from api.redelivery import Reconciler
 from api.routes import (
     agents,
+    api_keys,
+    console,
     credentials,
     deployment_runs,
     deployments,
@@ -28,6 +30,7 @@ from api.routes import (
     vaults,
     wakeups,
 )
+from dma import __version__
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
@@ -100,7 +103,7 @@ def create_app(
 
     app = FastAPI(
         title="dma — Durable Managed Agents",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
@@ -109,9 +112,22 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    routers = (agents, environments, sessions, events, vaults, credentials, wakeups, deployments, deployment_runs)
-    for router in (module.router for module in routers):
+    routers = (
+        agents,
+        environments,
+        sessions,
+        events,
+        vaults,
+        credentials,
+        wakeups,
+        deployments,
+        deployment_runs,
+        api_keys,
+    )
+    for router in [*(module.router for module in routers), console.info]:
         app.include_router(router, dependencies=authed)
+    # The console's static files need no key: they hold no secret, and the app asks the person for one.
+    app.include_router(console.pages)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:  # pyright: ignore[reportUnusedFunction]

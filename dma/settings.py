@@ -45,7 +45,8 @@ class CommonSettings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
-    log_level: str = "INFO"
+    # Quiet by default: warnings, plus one line per session turn (``dma.cli.logs``); INFO or DEBUG show more.
+    log_level: str = "WARNING"
     # Workflow input, recorded in history: whoever starts a session workflow (the API, a reconciler, a deployment
     # fire or a wakeup on a worker) passes them, so every process that starts workflows reads the same values.
     continue_as_new_after_turns: int = 200
@@ -109,6 +110,8 @@ class ApiSettings(SecretKeySettings):
     # How often SSE readers re-read the DB besides waking on the bus (Unix sockets in the data dir on SQLite,
     # LISTEN/NOTIFY on PostgreSQL), so the poll is only a safety net for a lost doorbell. Empty: 1 s.
     sse_poll_seconds: float | None = None
+    # Where people reach the Temporal Web UI (the console links each session's workflow there); empty hides links.
+    temporal_ui_url: str = ""
     # What one client event, and all the events of one request, may weigh as stored (JSON). The request default is
     # the Messages API's own request limit: nothing larger could ever reach a model.
     max_event_bytes: int = Field(default=16 * MIB, ge=1)
@@ -128,6 +131,28 @@ class ApiSettings(SecretKeySettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+
+class DevSettings(ApiSettings):
+    """What ``dma dev`` adds to the API's settings: the ports of the Temporal dev server it starts."""
+
+    temporal_port: int = 7233
+    # 0 runs the dev server headless (no Web UI).
+    temporal_ui_port: int = 8233
+
+
+class ClientSettings(BaseSettings):
+    """What the people verbs (``dma agents|sessions|chat``) need: where the API is and the key to send.
+
+    The key is read as the ``anthropic`` SDK reads it (``ANTHROPIC_API_KEY``); the CLI falls back to the dev key that
+    ``dma dev`` keeps in the data dir.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: str = Field(default="http://127.0.0.1:8787", validation_alias=AliasChoices("DMA_URL"))
+    api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias=AliasChoices("DMA_DATA_DIR"))
 
 
 class WorkerSettings(SecretKeySettings):

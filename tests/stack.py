@@ -70,9 +70,10 @@ def free_port() -> int:
 class TemporalDevServer:
     """``temporal server start-dev`` on a free port and a SQLite file (restartable on the same file)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, with_ui: bool = False) -> None:
         self.db_file = directory / "temporal.db"
         self.port = free_port()
+        self.ui_port = free_port() if with_ui else None
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "temporal.log"
 
@@ -83,9 +84,11 @@ class TemporalDevServer:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                dev_server_args(self.db_file, self.port, None), stdout=log, stderr=subprocess.STDOUT
+                dev_server_args(self.db_file, self.port, self.ui_port), stdout=log, stderr=subprocess.STDOUT
             )
         wait_for_port(self.port)
+        if self.ui_port is not None:
+            wait_for_port(self.ui_port)
 
     def stop(self) -> None:
         if self.process is not None:

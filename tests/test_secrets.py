@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from dma import cli
+from dma.cli.secretkey import dev_secret_key
 from dma.clock import utcnow
 from dma.crypto import Keyring, Sealed, SecretKeyError, SecretUnavailable, generate_key, parse_key
 from dma.schemas.credentials import CredentialCreate
@@ -72,12 +72,12 @@ def test_processes_refuse_to_start_without_a_key(command: str, tmp_path: Path) -
 
 
 def test_dev_makes_a_private_key_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    first = cli._dev_secret_key(tmp_path)  # pyright: ignore[reportPrivateUsage]
-    said = capsys.readouterr().out
+    first = dev_secret_key(tmp_path)
+    said = capsys.readouterr().err
     assert "generated a secret key" in said and str(tmp_path / "secret-key") in said and "0600" in said
     assert stat.S_IMODE((tmp_path / "secret-key").stat().st_mode) == 0o600
     assert Keyring.from_settings(first).current.key_id
-    assert cli._dev_secret_key(tmp_path) == first and capsys.readouterr().out == ""  # pyright: ignore[reportPrivateUsage]
+    assert dev_secret_key(tmp_path) == first and capsys.readouterr().err == ""
 
 
 @pytest.fixture

@@ -138,6 +138,7 @@ class SessionWorkflow:
     async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None, paused: bool = False) -> None:
         state = self._state
         state.carry.turns += 1
+        began, first_step, outcome = workflow.now(), state.carry.step, "ended"
         if resume is None:
             state.answers.clear()
         state.set_status("running", "the model")
@@ -157,11 +158,13 @@ class SessionWorkflow:
                     continue
                 await self._handle_tools(reply.tool_uses)
         except Interrupted as cut:
+            outcome = "interrupted"
             # A batch the model never saw (its first request was cut off) is part of the interrupted turn too.
             answered = [answer.event_id for answer in state.answers.values()]
             processed = starting + state.take_interrupts() + answered
             await self._ledger.finish("end_turn", processed=processed, close=cut.close)
         except TurnFailed as failed:
+            outcome = "failed"
             # As with a model request out of retries: the turn is abandoned and queued input dropped (§3.5).
             answered = [answer.event_id for answer in state.answers.values()]
             dropped = state.take_inbox() + state.take_interrupts() + answered
@@ -170,6 +173,15 @@ class SessionWorkflow:
                 "retries_exhausted", error=failed.error, processed=dropped, close=failed.close, close_message=message
             )
         state.set_status("idle", "a message")
+        # The one log line per turn a terminal shows at the quiet default (dma.cli.logs); silent on replay.
+        workflow.logger.info(
+            "session %s turn %s %s after %.1f s (%s steps)",
+            state.session_id,
+            state.carry.turns,
+            outcome,
+            (workflow.now() - began).total_seconds(),
+            state.carry.step - first_step,
+        )
 
     async def _budget_raised(self) -> bool:
         """Wait, idle and holding nothing, until the budget is raised or removed; False if the session goes away."""
