@@ -1,5 +1,6 @@
-"""The root key that seals vault secrets (``DMA_SECRET_KEY``): required by ``dma api`` and ``dma worker``, made by
-``dma dev`` into the data dir on first start.
+"""The root key that seals vault secrets (``DMA_SECRET_KEY``).
+
+``dma api`` and ``dma worker`` require it; ``dma dev`` makes one into the data dir on first start.
 """
 
 from __future__ import annotations
