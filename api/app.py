@@ -15,11 +15,23 @@ from temporalio.client import Client
 from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
-from api.guards import RequestGuard
+from api.guards import MULTIPART_SLACK, RequestGuard
 from api.redelivery import Reconciler
-from api.routes import agents, environments, events, sessions
+from api.routes import (
+    agents,
+    environments,
+    events,
+    files,
+    memories,
+    memory_stores,
+    memory_versions,
+    session_resources,
+    sessions,
+    skills,
+)
 from dma.bus import Bus
 from dma.settings import ApiSettings
+from dma.storage import make_storage
 from dma.store.engine import Database
 from dma.temporal import connect_client
 
@@ -64,7 +76,8 @@ def create_app(
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
-        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus)
+        storage = make_storage(settings)
+        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus, storage=storage)
         reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield
@@ -72,6 +85,7 @@ def create_app(
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await storage.close()
             if bus is None:
                 await own_bus.close()
             if db is None:
@@ -84,11 +98,27 @@ def create_app(
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
     # Starlette runs the last-added middleware first: request ids are assigned before the guard may reject.
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes())
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes(),
+        max_multipart_bytes=max(settings.max_upload_bytes, settings.max_skill_bytes) + MULTIPART_SLACK,
+    )
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    for router in (agents.router, environments.router, sessions.router, events.router):
+    routers = (
+        agents.router,
+        environments.router,
+        sessions.router,
+        session_resources.router,
+        events.router,
+        files.router,
+        memory_stores.router,
+        memories.router,
+        memory_versions.router,
+        skills.router,
+    )
+    for router in routers:
         app.include_router(router, dependencies=authed)
 
     @app.get("/health", tags=["health"])

@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from dma.bus import Bus
 from dma.settings import ApiSettings
+from dma.storage import BlobStore
 from dma.store.engine import Database
 
 
@@ -21,6 +22,7 @@ class AppState:
     db: Database
     temporal: Client
     bus: Bus
+    storage: BlobStore
 
 
 def get_state(request: Request) -> AppState:
