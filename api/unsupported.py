@@ -53,7 +53,6 @@ def _allowed_hosts(fields: Fields) -> bool:
 AGENT: tuple[Unsupported, ...] = (
     Unsupported("mcp_servers", lambda f: bool(_entries(f.get("mcp_servers")))),
     Unsupported("tools[].mcp_toolset", _uses_mcp_toolset),
-    Unsupported("skills", lambda f: bool(_entries(f.get("skills")))),
     Unsupported("multiagent", lambda f: f.get("multiagent") is not None),
     Unsupported("model.effort", lambda f: _model_option(f, "effort") not in (None, "high"), "only 'high' is accepted"),
     Unsupported("model.speed", lambda f: _model_option(f, "speed") not in (None, "standard"), "only 'standard'"),

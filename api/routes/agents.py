@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from api import unsupported
+from api import skill_refs, unsupported
 from api.deps import DbDep
 from api.errors import InvalidRequest
 from api.query import MAX_INT32, decode_cursor, encode_cursor, time_filters
@@ -57,6 +57,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 async def create_agent(body: AgentCreate, db: DbDep) -> dict[str, Any]:
     """Create an agent at version 1."""
     unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
+    await skill_refs.resolve_models(db, body.skills)
     return await store.create_agent(db, body.to_body())
 
 
@@ -85,6 +86,7 @@ async def retrieve_agent(
 async def update_agent(agent_id: str, body: AgentUpdate, db: DbDep) -> dict[str, Any]:
     """Update an agent; a change creates a new version."""
     unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
+    await skill_refs.resolve_models(db, body.skills)
     return await store.update_agent(db, agent_id, body)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from api.errors import InvalidRequest, NotFound
 from api.event_intake import check_sizes
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
+from api.skill_refs import resolve_snapshot_skills
 from dma.bus import BusMessage
 from dma.clock import utcnow
 from dma.ids import is_id, new_id
@@ -30,6 +32,7 @@ from dma.schemas.sessions import (
     session_response,
 )
 from dma.store import events as log
+from dma.store import session_resources as resource_store
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
@@ -59,8 +62,6 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
     if body.vault_ids:
         raise NotFound("vault", body.vault_ids[0])
-    if body.resources:
-        raise InvalidRequest("session resources are not supported by this server yet")
     initial = body.initial_events or []
     if any(event.type != "user.message" for event in initial):
         raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
@@ -68,11 +69,14 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
+        await resolve_snapshot_skills(db, snapshot)
         now = utcnow()
+        session_id = new_id("sesn")
+        resources = await resource_store.build(db, session_id, body.resources or [])
         row = await store.insert(
             db,
             Session(
-                id=new_id("sesn"),
+                id=session_id,
                 agent_id=agent_id,
                 agent_version=agent_version,
                 agent=snapshot,
@@ -89,6 +93,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
                 updated_at=now,
             ),
         )
+        await resource_store.insert(db, row, resources)
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
     if queued:
@@ -134,9 +139,9 @@ async def list_sessions(
     if cursor is not None and cursor.get("back"):
         descending = not descending
     after = _cursor_position(cursor)
-    if memory_store_id is not None:
-        return {"data": [], "next_page": None, "prev_page": None}
     async with state.db.read() as db:
+        if memory_store_id is not None:
+            filters = replace(filters, ids=tuple(await resource_store.sessions_with_store(db, memory_store_id)))
         rows = await store.page(db, filters, limit + 1, descending, after)
     more = len(rows) > limit
     rows = rows[:limit]

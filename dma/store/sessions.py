@@ -14,7 +14,7 @@ from dma.clock import utcnow
 from dma.store import events as log
 from dma.store.events import NewEvent
 from dma.store.keyset import page_query
-from dma.store.tables import Session, SessionEvent
+from dma.store.tables import Session, SessionEvent, SessionResource
 
 IDLE_STATES = ("idle",)
 
@@ -28,6 +28,8 @@ class SessionFilter:
     statuses: tuple[str, ...] = ()
     include_archived: bool = False
     created: tuple[tuple[str, datetime], ...] = ()
+    # Only these sessions (None: any); e.g. those a memory store is attached to.
+    ids: tuple[str, ...] | None = None
 
 
 async def get(db: AsyncSession, session_id: str) -> Session | None:
@@ -52,6 +54,8 @@ async def page(
         statement = statement.where(Session.agent_id == filters.agent_id)
     if filters.agent_version is not None:
         statement = statement.where(Session.agent_version == filters.agent_version)
+    if filters.ids is not None:
+        statement = statement.where(col(Session.id).in_(filters.ids))
     if filters.statuses:
         statement = statement.where(col(Session.status).in_(filters.statuses))
     if not filters.include_archived:
@@ -85,6 +89,7 @@ async def archive(db: AsyncSession, session: Session, event: NewEvent) -> None:
 async def remove(db: AsyncSession, session_id: str) -> None:
     """Delete the session and its whole event log."""
     await log.delete_session_events(db, session_id)
+    await db.exec(delete(SessionResource).where(col(SessionResource.session_id) == session_id))
     await db.exec(delete(Session).where(col(Session.id) == session_id))
 
 

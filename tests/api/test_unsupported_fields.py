@@ -23,7 +23,6 @@ BUDGET = {"type": "limit", "max_list_cost": {"amount": "25", "currency": "USD"}}
 AGENT_CASES: list[tuple[str, dict[str, Any]]] = [
     ("mcp_servers", {"mcp_servers": [SERVER], "tools": [MCP_TOOLSET]}),
     ("tools[].mcp_toolset", {"tools": [TOOLSET, MCP_TOOLSET]}),
-    ("skills", {"skills": [{"type": "anthropic", "skill_id": "xlsx"}], "tools": [TOOLSET]}),
     ("multiagent", {"multiagent": {"type": "coordinator", "agents": [{"type": "self"}]}}),
     ("model.effort", {"model": {"id": "claude-sonnet-4-6", "effort": "low"}}),
     ("model.effort", {"model": {"id": "claude-sonnet-4-6", "effort": {"type": "max"}}}),
