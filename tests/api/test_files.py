@@ -67,7 +67,7 @@ def test_hostile_names_are_stored_safely_or_refused(client: anthropic.Anthropic,
     # Raw NUL or control bytes in the part header are refused.
     for raw_name in (b"a\x00b.txt", b"tab\there.txt"):
         body = (
-            b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + raw_name + b"\"\r\n"
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="' + raw_name + b'"\r\n'
             b"Content-Type: text/plain\r\n\r\nx\r\n--b--\r\n"
         )
         with httpx.Client(base_url=stack.base_url, headers={"x-api-key": "test-key"}) as http:
@@ -165,7 +165,9 @@ def test_session_resource_rules(client: anthropic.Anthropic) -> None:
                 {"type": "file", "file_id": uploaded.id, "mount_path": "/workspace/a"},
             ],
         )
-    session = make_session(client, resources=[{"type": "file", "file_id": uploaded.id, "mount_path": "/workspace/in.txt"}])
+    session = make_session(
+        client, resources=[{"type": "file", "file_id": uploaded.id, "mount_path": "/workspace/in.txt"}]
+    )
     added = client.beta.sessions.resources.add(session.id, file_id=uploaded.id, type="file")
     assert added.mount_path == f"/mnt/session/uploads/{uploaded.id}"
     assert client.beta.sessions.resources.retrieve(added.id, session_id=session.id).id == added.id
