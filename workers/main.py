@@ -17,12 +17,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
+from activities.session_mounts import SessionMounts
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
 from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.settings import WorkerSettings
+from dma.storage import make_storage
 from dma.store.engine import Database
 from dma.temporal import connect_client
 from workflows.session import SessionWorkflow
@@ -116,9 +118,11 @@ async def running_worker(
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
     )
-    model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens)
+    storage = make_storage(settings)
+    model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens, storage)
     turns = TurnActivities(own_db, own_bus)
-    tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
+    mounts = SessionMounts(own_db, storage, manager, settings.github_base_url)
+    tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name(), mounts=mounts)
     workers = build_workers(temporal, settings, model, turns, tools)
     reaper = tools.start_reaper()
     reconciler = Reconciler(own_db, temporal, settings).start() if reconcile else None
@@ -133,6 +137,7 @@ async def running_worker(
                 await reconciler
         await manager.close()
         await clients.close()
+        await storage.close()
         if bus is None:
             await own_bus.close()
         if db is None:

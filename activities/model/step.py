@@ -32,10 +32,12 @@ from activities.model.deltas import DeltaPublisher
 from activities.model.errors import ProviderFailure, classify
 from activities.model.providers import ModelClients
 from activities.model.result import ModelResult
+from activities.model.session_context import file_sources, referenced_files, system_prompt
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import Bus
 from dma.clock import utcnow
+from dma.storage import BlobStore
 from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
@@ -96,7 +98,11 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
 class ModelActivities:
     """Model-request activities; the worker builds one instance with its DB, bus and provider clients."""
 
-    def __init__(self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int, storage: BlobStore | None = None
+    ) -> None:
+        self._db = db
+        self._storage = storage
         self._writer = EventWriter(db, bus)
         self._bus = bus
         self._clients = clients
@@ -117,11 +123,16 @@ class ModelActivities:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
         if isinstance(begun, ModelStepReply):
             return begun
-        agent, messages = begun
+        agent, history = begun
+        # Outside the session lock: skill and resource rows and file bytes are read without holding up writers.
+        async with self._db.read() as db:
+            system = await system_prompt(db, step.session_id, agent)
+            files = await file_sources(db, self._storage, referenced_files(history))
         model_id = str(agent.get("model", {}).get("id", ""))
+        messages = build_messages(history, files)
         params: dict[str, Any] = {"model": model_id, "max_tokens": self._max_tokens, "messages": messages}
-        if agent.get("system"):
-            params["system"] = agent["system"]
+        if system:
+            params["system"] = system
         if tools := build_tools(agent):
             params["tools"] = tools
         publisher = DeltaPublisher(self._bus, step.session_id, step.event_id("message"), step.event_id("thinking"))
@@ -144,7 +155,7 @@ class ModelActivities:
 
     async def _begin(
         self, request: ModelStepRequest, step: Step, attempt: int
-    ) -> ModelStepReply | tuple[dict[str, Any], list[dict[str, Any]]]:
+    ) -> ModelStepReply | tuple[dict[str, Any], list[SessionEvent]]:
         """One transaction: replay check, start the turn, close spans of dead attempts, open this span, read context."""
         sid = step.session_id
         async with self._writer.locked(sid) as locked:
@@ -176,7 +187,7 @@ class ModelActivities:
             start_running(session, now)
             agent = dict(session.agent)
             history = await log.visible_in_order(db, sid)
-        return agent, build_messages(history)
+        return agent, history
 
     @staticmethod
     def _dangling_span_ends(rows: list[SessionEvent], step: Step) -> list[NewEvent]:
