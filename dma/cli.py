@@ -16,8 +16,14 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BENCH_EXTRA_MODULES = frozenset({"psutil"})
 
 
+# Libraries whose DEBUG lines carry SQL statement parameters (a repository token, a memory's content): never below INFO.
+QUIET_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:

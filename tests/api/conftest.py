@@ -7,13 +7,28 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
+from tests.fakes.git_server import GitServer
 from tests.fakes.model_server import FakeModelServer
 from tests.stack import API_KEY, Stack, TemporalDevServer, private_data_dir, remove_private_data_dir
 
 
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    """A repository host on loopback that the sandbox stacks clone ``github_repository`` resources from."""
+    server = GitServer(tmp_path_factory.mktemp("git-host")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session", params=["bwrap", "docker"])
 def sandbox_stack(
-    request: pytest.FixtureRequest, stack: Stack, temporal_server: TemporalDevServer, model_server: FakeModelServer
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    temporal_server: TemporalDevServer,
+    model_server: FakeModelServer,
+    git_server: GitServer,
 ) -> Iterator[Stack]:
     """A stack on the suite's database whose worker runs sandboxes on the given backend.
 
@@ -25,7 +40,7 @@ def sandbox_stack(
         temporal_server.address,
         model_server.url,
         directory,
-        worker_overrides={"sandbox_backend": request.param},
+        worker_overrides={"sandbox_backend": request.param, "github_base_url": git_server.url},
     ).start()
     try:
         yield running
