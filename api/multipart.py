@@ -129,3 +129,16 @@ async def parts(request: Request) -> AsyncIterator[PartEvent]:
         raise InvalidRequest(f"malformed multipart body: {err}") from None
     for event in collector.events:
         yield event
+
+
+def form_body(properties: dict[str, dict[str, object]], required: list[str]) -> dict[str, object]:
+    """``openapi_extra`` documenting a multipart body the route streams itself (FastAPI cannot see it)."""
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+BINARY: dict[str, object] = {"type": "string", "format": "binary"}
+# Responses whose body is the stored bytes, of whatever media type they were uploaded with.
+BYTES_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {"description": "The bytes as stored.", "content": {"*/*": {"schema": BINARY}}}
+}

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import StateDep
 from api.errors import ApiError, InvalidRequest, NotFound
+from api.multipart import BINARY, BYTES_RESPONSE, form_body
 from api.query import multi, page_limit
 from api.routes.agents import next_page, page_after
 from api.uploads import UploadedFile, read_upload
@@ -31,7 +32,10 @@ router = APIRouter(prefix="/v1/files", tags=["files"])
 MAX_IDS = 100
 
 
-@router.post("", response_model=FileOut)
+UPLOAD_FORM = form_body({"file": BINARY, "expires_in_seconds": {"type": "integer"}}, ["file"])
+
+
+@router.post("", response_model=FileOut, openapi_extra=UPLOAD_FORM)
 async def upload_file(request: Request, state: StateDep) -> dict[str, Any]:
     """Upload a file (multipart part ``file``; optional ``expires_in_seconds``)."""
     upload = await read_upload(request, state.storage, state.settings.max_upload_bytes)
@@ -96,7 +100,7 @@ async def retrieve_file_metadata(file_id: str, state: StateDep) -> dict[str, Any
     return file_response(await load_file(state.db, file_id))
 
 
-@router.get("/{file_id}/content")
+@router.get("/{file_id}/content", response_class=StreamingResponse, responses=BYTES_RESPONSE)
 async def download_file(file_id: str, state: StateDep) -> StreamingResponse:
     """Download a file's bytes exactly as stored."""
     row = await load_file(state.db, file_id)

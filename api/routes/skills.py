@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from api.deps import StateDep
 from api.errors import InvalidRequest
+from api.multipart import BINARY, form_body
 from api.routes.agents import next_page, page_after
 from api.routes.files import content_disposition, release_blob
 from api.skill_upload import SkillUpload, read_skill_upload
@@ -32,6 +33,9 @@ from dma.store import skills as store
 from dma.store.tables import Skill, SkillFile, SkillVersion
 
 router = APIRouter(prefix="/v1/skills", tags=["skills"])
+ZIP_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {"description": "The version's files as a zip archive.", "content": {"application/zip": {"schema": BINARY}}}
+}
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size, 1-1000.")]
 
 
@@ -60,7 +64,11 @@ def _version(upload: SkillUpload, skill_id: str, version_id: str) -> tuple[Skill
     return version, files
 
 
-@router.post("", response_model=SkillOut)
+SKILL_FORM = form_body({"files[]": {"type": "array", "items": BINARY}, "display_name": {"type": "string"}}, ["files[]"])
+VERSION_FORM = form_body({"files[]": {"type": "array", "items": BINARY}}, ["files[]"])
+
+
+@router.post("", response_model=SkillOut, openapi_extra=SKILL_FORM)
 async def create_skill(request: Request, state: StateDep) -> dict[str, Any]:
     """Create a custom skill from the files of one directory holding ``SKILL.md``."""
     upload = await _upload(request, state)
@@ -115,7 +123,7 @@ async def delete_skill(skill_id: str, state: StateDep) -> dict[str, Any]:
     return {"id": skill_id, "type": "skill_deleted"}
 
 
-@router.post("/{skill_id}/versions", response_model=SkillVersionOut)
+@router.post("/{skill_id}/versions", response_model=SkillVersionOut, openapi_extra=VERSION_FORM)
 async def create_skill_version(skill_id: str, request: Request, state: StateDep) -> dict[str, Any]:
     """Upload a new version of a skill (its ``SKILL.md`` must keep the skill's name)."""
     async with state.db.read() as db:
@@ -160,7 +168,7 @@ async def delete_skill_version(skill_id: str, version: str, state: StateDep) -> 
     return {"id": version_id, "type": "skill_version_deleted"}
 
 
-@router.get("/{skill_id}/versions/{version}/content")
+@router.get("/{skill_id}/versions/{version}/content", response_class=Response, responses=ZIP_RESPONSE)
 async def download_skill_version(skill_id: str, version: str, state: StateDep) -> Response:
     """Download a version's files as a zip of its directory."""
     async with state.db.read() as db:
