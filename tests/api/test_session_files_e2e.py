@@ -35,12 +35,11 @@ def test_file_resources_are_read_only_at_their_mount_paths(sandbox_client: anthr
 def test_outputs_become_downloadable_files(sandbox_client: anthropic.Anthropic) -> None:
     client = sandbox_client
     session = ToolSession(client)
-    wrote = session.run(
-        "bash",
-        {
-            "command": "mkdir -p /mnt/session/outputs/sub && printf 'a,b\\n' > /mnt/session/outputs/report.csv && head -c 3000 /dev/urandom > /mnt/session/outputs/sub/blob.bin && ln -s /etc/passwd /mnt/session/outputs/link"
-        },
+    command = (
+        "cd /mnt/session/outputs && mkdir -p sub && printf 'a,b\\n' > report.csv && "
+        "head -c 3000 /dev/urandom > sub/blob.bin && ln -s /etc/passwd link"
     )
+    wrote = session.run("bash", {"command": command})
     assert not wrote.is_error, text_of(wrote)
     outputs = {f.filename: f for f in client.beta.files.list(scope_id=session.id)}
     assert set(outputs) == {"report.csv", "blob.bin"}, "regular files only: the symlink is not followed"
