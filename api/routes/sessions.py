@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api import session_control, unsupported
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
-from api.event_intake import check_sizes
+from api.event_intake import check_files, check_sizes
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from api.skill_refs import resolve_snapshot_skills
@@ -70,6 +70,7 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
         await resolve_snapshot_skills(db, snapshot)
+        await check_files(db, initial)
         now = utcnow()
         session_id = new_id("sesn")
         resources = await resource_store.build(db, session_id, body.resources or [])

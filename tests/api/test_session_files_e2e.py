@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import anthropic
+import pytest
 
 from tests.api.sessions_with_tools import ToolSession, text_of
 from tests.fakes.model_server import FakeModelServer
@@ -75,3 +76,8 @@ def test_file_blocks_reach_the_model(client: anthropic.Anthropic, model_server: 
     }
     assert blocks[2]["source"] == {"type": "text", "media_type": "text/plain", "data": "the paper's text"}
     assert blocks[2]["title"] == "Paper"
+    missing = user_message("x")
+    missing["content"].append({"type": "image", "source": {"type": "file", "file_id": "file_missing"}})
+    with pytest.raises(anthropic.NotFoundError) as refused:
+        client.beta.sessions.events.send(session.id, events=[missing])
+    assert "file_missing" in refused.value.message
