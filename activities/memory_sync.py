@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from activities.sandboxes import hostfs
-from dma.schemas.common import DomainError
+from dma.schemas.common import ConflictError, DomainError
 from dma.schemas.memory import MAX_CONTENT_BYTES, MemoryPreconditionFailed, mount_slug
 from dma.storage import sha256_hex
 from dma.store import memory as store
@@ -166,10 +166,14 @@ class MemorySync:
                     await store.create_memory(db, attached.store_id, _memory_path(entry.path), content, self._actor)
         except DomainError as err:
             await self._reset(attached, directory, base, entry.path)
+            why = (
+                " Another session or client changed this memory after this session read it."
+                if isinstance(err, ConflictError)
+                else ""
+            )
             return (
-                f"{path} was not saved to memory store {attached.name!r}: {err.message}. Another session or client "
-                "changed this memory after this session read it; the file now holds the stored version. Read it "
-                "again and redo your change if it still applies."
+                f"{path} was not saved to memory store {attached.name!r}: {err.message}.{why} The file now holds "
+                "the stored version: read it again and redo your change if it still applies."
             )
         base[entry.path] = digest
         return None
