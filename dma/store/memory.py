@@ -186,18 +186,14 @@ async def update_memory(db: AsyncSession, store_id: str, memory_id: str, change:
     return memory
 
 
-async def delete_memory(
-    db: AsyncSession, store_id: str, memory_id: str, expected: str | None, actor: Actor, *, archived_ok: bool = True
-) -> None:
+async def delete_memory(db: AsyncSession, store_id: str, memory_id: str, expected: str | None, actor: Actor) -> None:
     """Delete a memory (allowed in archived stores too) and record a ``deleted`` version.
 
     Raises:
         NotFoundError: unknown store or memory.
         MemoryPreconditionFailed: the stored digest is not ``expected``.
     """
-    store = await get_store(db, store_id, lock=True)
-    if store.archived_at is not None and not archived_ok:
-        raise SchemaError(f"memory store {store_id!r} is archived")
+    await get_store(db, store_id, lock=True)
     memory = await get_memory(db, store_id, memory_id)
     if expected is not None and expected != memory.content_sha256:
         raise MemoryPreconditionFailed(f"memory {memory_id} has content_sha256 {memory.content_sha256}, not {expected}")

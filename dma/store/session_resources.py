@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -150,9 +149,3 @@ async def sessions_with_store(db: AsyncSession, memory_store_id: str) -> list[st
     """Ids of the sessions a memory store is attached to."""
     statement = select(SessionResource.session_id).where(SessionResource.memory_store_id == memory_store_id)
     return list((await db.exec(statement)).all())
-
-
-async def count(db: AsyncSession, session_id: str) -> int:
-    """How many resources the session has."""
-    statement = select(func.count()).select_from(SessionResource).where(SessionResource.session_id == session_id)
-    return int((await db.exec(statement)).one())
