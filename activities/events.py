@@ -88,9 +88,11 @@ def stop_running(session: Session, now: datetime) -> None:
 
 def turn_end_events(session: Session, step: Step, stop_reason: dict[str, Any], slot: str = "") -> list[NewEvent]:
     """``session.usage`` then ``session.status_idle``: always emitted together, in that order."""
-    usage = dict(session.usage or {})
+    usage_body: dict[str, Any] = {"usage": dict(session.usage or {})}
+    if session.budget is not None:
+        usage_body["budget"] = session.budget
     return [
-        step.event(f"{slot}usage", "session.usage", {"usage": usage}),
+        step.event(f"{slot}usage", "session.usage", usage_body),
         step.event(f"{slot}idle", "session.status_idle", {"stop_reason": stop_reason}),
     ]
 

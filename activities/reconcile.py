@@ -146,6 +146,7 @@ async def reconcile_log(db: AsyncSession, session: Session, step: Step) -> Begin
         idle, _ = await _tail(db, session.id)
     if idle is not None and _stop_reason(idle).get("type") == "requires_action":
         reply.blocking, reply.answers = await _blocked(db, session.id, idle)
+    reply.budget_paused = idle is not None and _stop_reason(idle).get("type") == "budget_reached"
     for row in await _queued(db, session.id):
         if row.type == "user.message":
             reply.queued_messages.append(row.id)

@@ -30,6 +30,7 @@ from api.routes import (
     skills,
 )
 from dma.bus import Bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
 from dma.storage import make_storage
 from dma.store.engine import Database
@@ -65,7 +66,12 @@ def create_app(
     temporal: Client | None = None,
     bus: Bus | None = None,
 ) -> FastAPI:
-    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app."""
+    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app.
+
+    Raises:
+        ProvidersFileError: when ``settings.providers_file`` is unreadable or invalid (the API does not start).
+    """
+    catalog = ModelCatalog.load(settings.providers_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
@@ -77,7 +83,9 @@ def create_app(
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
         storage = make_storage(settings)
-        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus, storage=storage)
+        app.state.dma = AppState(
+            settings=settings, db=own_db, temporal=client, bus=own_bus, storage=storage, catalog=catalog
+        )
         reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from temporalio.client import Client
 
 from dma.bus import Bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
 from dma.storage import BlobStore
 from dma.store.engine import Database
@@ -23,6 +24,8 @@ class AppState:
     temporal: Client
     bus: Bus
     storage: BlobStore
+    # Providers and model settings (no keys): to validate model ids and budgets.
+    catalog: ModelCatalog = field(default_factory=ModelCatalog.builtin)
 
 
 def get_state(request: Request) -> AppState:

@@ -59,6 +59,9 @@ class CommonSettings(BaseSettings):
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    # Extra providers and per-model settings (TOML, see docs/providers.md). Both processes read it: the API to
+    # validate model ids and budgets, the worker to route requests. It names key variables, never keys.
+    providers_file: Path | None = None
 
     def resolved_storage_dir(self) -> Path:
         """The local store's directory: the configured one, or ``<data dir>/files``."""
@@ -120,6 +123,12 @@ class WorkerSettings(CommonSettings):
     anthropic_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DMA_ANTHROPIC_BASE_URL")
     )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "DMA_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "DMA_OPENAI_BASE_URL")
+    )
     model_max_tokens: int = 8192
     max_concurrent_activities: int = 200
     # This worker's sandbox host id; its tool activities arrive on ``sandbox@<host_name>``. Empty: a fresh id per
@@ -131,6 +140,11 @@ class WorkerSettings(CommonSettings):
     # Where ``github_repository`` resources are cloned from: the path of the resource's URL (``owner/repo``) is
     # appended to it, so a mirror or a test server on loopback can stand in for GitHub.
     github_base_url: str = "https://github.com"
+
+    def provider_key(self, env_name: str) -> SecretStr | None:
+        """The key a providers-file entry names by its environment variable (None when the variable is unset)."""
+        value = os.environ.get(env_name)
+        return SecretStr(value) if value else None
 
     def resolved_host_name(self) -> str:
         """The configured host id, or a new one unique to this worker (call once per worker)."""

@@ -21,6 +21,14 @@ from tests.fakes.model_server import FakeModelServer
 from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 
 BACKENDS = ["sqlite", "postgres"]
+# The scenario suite runs once per provider kind, every one against the fake model server: the Messages API, OpenAI
+# (Chat Completions), a providers-file OpenAI-compatible server, and the Responses API (tests/providers.py).
+SCENARIO_MODELS = {
+    "anthropic": "claude-sonnet-4-6",
+    "openai": "openai/gpt-4o-mini",
+    "compatible": "local/qwen-test",
+    "responses": "resp/gpt-test",
+}
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +94,12 @@ def stack(
     running.stop()
     drop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(params=list(SCENARIO_MODELS))
+def scenario_model(request: pytest.FixtureRequest) -> str:
+    """A model id of each provider kind in turn."""
+    return SCENARIO_MODELS[str(request.param)]
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from dma.devserver import dev_server_args, wait_for_port
 from dma.settings import ApiSettings, WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from tests.providers import LOCAL_KEY, LOCAL_KEY_ENV, write_providers_file
 from workers.main import running_worker
 
 T = TypeVar("T")
@@ -118,8 +119,17 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def providers_file(self) -> Path:
+        """The test providers file (``tests/providers.py``), written on first use."""
+        path = self.data_dir / "providers.toml"
+        if not path.exists():
+            write_providers_file(self.data_dir, self.model_url)
+        return path
+
     def api_settings(self) -> ApiSettings:
         return ApiSettings(
+            providers_file=self.providers_file,
             api_keys=[API_KEY],
             database_url=self.database_url,
             temporal_address=self.temporal_address,
@@ -137,6 +147,9 @@ class Stack:
             data_dir=self.data_dir,
             anthropic_api_key="fake-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             anthropic_base_url=self.model_url,
+            openai_api_key="fake-openai-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
+            openai_base_url=f"{self.model_url}/v1",
+            providers_file=self.providers_file,
             **self.worker_overrides,
         )
 
@@ -150,9 +163,15 @@ class Stack:
             "DMA_DATA_DIR": str(self.data_dir),
             "ANTHROPIC_API_KEY": "fake-key",
             "ANTHROPIC_BASE_URL": self.model_url,
+            "OPENAI_API_KEY": "fake-openai-key",
+            "OPENAI_BASE_URL": f"{self.model_url}/v1",
+            "DMA_PROVIDERS_FILE": str(self.providers_file),
+            LOCAL_KEY_ENV: LOCAL_KEY,
         }
 
     def start(self) -> Stack:
+        # The in-process worker resolves the providers file's key variable from this process's environment.
+        os.environ.setdefault(LOCAL_KEY_ENV, LOCAL_KEY)
         self._thread = threading.Thread(target=self._run, name="dma-stack", daemon=True)
         self._thread.start()
         self._ready.result(timeout=60)

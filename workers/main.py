@@ -23,6 +23,7 @@ from activities.turns import TurnActivities
 from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
 from dma.storage import make_storage
 from dma.store.engine import Database
@@ -110,8 +111,8 @@ async def running_worker(
     if bus is None:
         await own_bus.start()
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-    clients = ModelClients(key, settings.anthropic_base_url)
+    catalog = ModelCatalog.load(settings.providers_file)
+    clients = ModelClients(settings)
     manager = SandboxManager(
         settings.data_dir,
         backend=settings.sandbox_backend,
@@ -119,7 +120,7 @@ async def running_worker(
         docker_image=settings.sandbox_image,
     )
     storage = make_storage(settings)
-    model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens, storage)
+    model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens, storage)
     turns = TurnActivities(own_db, own_bus)
     mounts = SessionMounts(own_db, storage, manager, settings.github_base_url)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name(), mounts=mounts)

@@ -10,6 +10,9 @@ StopReason = Literal["end_turn", "requires_action", "retries_exhausted", "refusa
 ToolKind = Literal["builtin", "custom", "mcp"]
 Permission = Literal["allow", "ask", "deny"]
 SessionStatus = Literal["idle", "running", "rescheduling", "terminated"]
+# The most models one model request may go through: the agent's model and up to three fallbacks. The model_step
+# activity picks the model by attempt number; the workflow only has to allow this many models' attempts.
+MAX_MODEL_CHAIN = 4
 
 
 class SessionCarry(BaseModel):
@@ -56,6 +59,8 @@ class Delivery(BaseModel):
     message_ids: list[str] = Field(default_factory=list[str])
     interrupt_ids: list[str] = Field(default_factory=list[str])
     answers: list[Answer] = Field(default_factory=list[Answer])
+    # The session's budget was raised or removed: work paused at the budget may go on.
+    budget_changed: bool = False
 
 
 class Shutdown(BaseModel):
@@ -65,12 +70,17 @@ class Shutdown(BaseModel):
 
 
 class ModelStepRequest(BaseModel):
-    """One model request. ``mark_processed`` is non-empty on a turn's first step: those user events start it."""
+    """One model request. ``mark_processed`` is non-empty on a turn's first step: those user events start it.
+
+    ``max_attempts`` is per model (each fallback gets as many); ``resume`` says the turn goes on after a pause at
+    the budget, so the session goes running again.
+    """
 
     session_id: str
     step: int
     mark_processed: list[str] = Field(default_factory=list[str])
     max_attempts: int = 5
+    resume: bool = False
 
 
 class ToolUseRef(BaseModel):
@@ -92,13 +102,16 @@ class ModelStepReply(BaseModel):
     """What the workflow needs to decide the next step. ``finished`` means the activity already ended the turn.
 
     ``stale`` means the turn's user events had all been processed by an earlier run (signals re-applied after a
-    reset, or a redelivery): the activity wrote nothing and the turn is skipped.
+    reset, or a redelivery): the activity wrote nothing and the turn is skipped. ``paused``: see the field.
     """
 
     stop_reason: str
     tool_uses: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
     finished: bool = False
     stale: bool = False
+    # The session reached its budget before this request: the activity went idle (budget_reached) and the turn
+    # waits until the budget is raised or removed.
+    paused: bool = False
 
 
 class BeginRunRequest(BaseModel):
@@ -115,6 +128,8 @@ class BeginRunReply(BaseModel):
     queued_interrupts: list[str] = Field(default_factory=list[str])
     blocking: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
     answers: list[Answer] = Field(default_factory=list[Answer])
+    # The earlier run left its turn paused at the budget (its last idle says budget_reached).
+    budget_paused: bool = False
 
 
 class FinishTurnRequest(BaseModel):

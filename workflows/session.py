@@ -8,7 +8,16 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
-from workflows.contracts import Answer, Delivery, ModelStepReply, ModelStepRequest, SessionStart, Shutdown, ToolUseRef
+from workflows.contracts import (
+    MAX_MODEL_CHAIN,
+    Answer,
+    Delivery,
+    ModelStepReply,
+    ModelStepRequest,
+    SessionStart,
+    Shutdown,
+    ToolUseRef,
+)
 from workflows.declarations import MODEL_STEP
 from workflows.session_ledger import Ledger
 from workflows.session_state import Interrupted, SessionState, status_attributes
@@ -18,12 +27,17 @@ __all__ = ["SessionWorkflow", "status_attributes"]
 
 
 def model_retry(max_attempts: int) -> RetryPolicy:
-    """Temporal owns model retries; the provider client runs with ``max_retries=0``."""
+    """Temporal owns model retries; the provider client runs with ``max_retries=0``.
+
+    ``max_attempts`` is per model: the activity picks the model by attempt number (fallbacks after the model's
+    attempts), sets each retry's delay and says when the chain is exhausted, so this only has to allow the longest
+    chain.
+    """
     return RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
-        maximum_attempts=max_attempts,
+        maximum_attempts=max_attempts * MAX_MODEL_CHAIN,
     )
 
 
@@ -45,9 +59,9 @@ class SessionWorkflow:
     @workflow.run
     async def run(self, start: SessionStart) -> None:
         state = self._state
-        blocked = await self._pick_up_earlier_run() if start.reconcile else []
-        if blocked:
-            await self._run_turn([], resume=blocked)
+        blocked, paused = await self._pick_up_earlier_run() if start.reconcile else ([], False)
+        if blocked or paused:
+            await self._run_turn([], resume=blocked, paused=paused)
         turns_this_run = 0
         while True:
             state.show("a message")
@@ -74,6 +88,8 @@ class SessionWorkflow:
         self._state.deliver_interrupts(delivery.interrupt_ids)
         for answer in delivery.answers:
             self._state.answers.setdefault(answer.tool_use_id, answer)
+        if delivery.budget_changed:
+            self._state.budget_raised = True
 
     @workflow.signal
     def shutdown(self, shutdown: Shutdown) -> None:
@@ -86,8 +102,12 @@ class SessionWorkflow:
 
     # --- turn structure -------------------------------------------------------------------------------------
 
-    async def _pick_up_earlier_run(self) -> list[ToolUseRef]:
-        """A run after an abrupt end: queue what is queued, and return the calls still waiting for people."""
+    async def _pick_up_earlier_run(self) -> tuple[list[ToolUseRef], bool]:
+        """A run after an abrupt end: queue what is queued.
+
+        Returns:
+            The calls still waiting for people, and whether the turn was paused at the budget.
+        """
         picked = await self._ledger.begin_run()
         state = self._state
         queued = set(picked.queued_messages)
@@ -95,9 +115,9 @@ class SessionWorkflow:
         state.deliver_interrupts(picked.queued_interrupts)
         for answer in picked.answers:
             state.answers.setdefault(answer.tool_use_id, answer)
-        return picked.blocking
+        return picked.blocking, picked.budget_paused
 
-    async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None) -> None:
+    async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None, paused: bool = False) -> None:
         state = self._state
         state.carry.turns += 1
         if resume is None:
@@ -108,11 +128,15 @@ class SessionWorkflow:
         try:
             if resume:
                 await self._handle_tools(resume, announced=True)
-            while True:
-                reply = await self._model_step(starting)
-                starting = []
+            go_on, resuming = not paused or await self._budget_raised(), paused
+            while go_on:
+                reply = await self._model_step(starting, resuming)
+                starting, resuming = [], False
                 if reply is None or reply.finished:
                     break
+                if reply.paused:
+                    go_on, resuming = await self._budget_raised(), True
+                    continue
                 await self._handle_tools(reply.tool_uses)
         except Interrupted as cut:
             # A batch the model never saw (its first request was cut off) is part of the interrupted turn too.
@@ -121,12 +145,28 @@ class SessionWorkflow:
             await self._ledger.finish("end_turn", processed=processed, close=cut.close)
         state.set_status("idle", "a message")
 
-    async def _model_step(self, starting: list[str]) -> ModelStepReply | None:
+    async def _budget_raised(self) -> bool:
+        """Wait, idle and holding nothing, until the budget is raised or removed; False if the session goes away."""
+        state = self._state
+        state.set_status("idle", "a budget raise")
+        await workflow.wait_condition(lambda: state.budget_raised or state.closing is not None)
+        if state.closing is not None:
+            return False
+        state.set_status("running", "the model")
+        return True
+
+    async def _model_step(self, starting: list[str], resume: bool = False) -> ModelStepReply | None:
         """One model request; None when the turn already ended (exhausted retries, or nothing left to answer)."""
         state = self._state
         step = state.next_step()
+        # A raise that arrives from here on is one this request may not have seen: it may resume a pause.
+        state.budget_raised = False
         request = ModelStepRequest(
-            session_id=state.session_id, step=step, mark_processed=starting, max_attempts=state.start.model_max_attempts
+            session_id=state.session_id,
+            step=step,
+            mark_processed=starting,
+            max_attempts=state.start.model_max_attempts,
+            resume=resume,
         )
         summary = f"model {state.start.model or '(agent model)'} · turn {state.carry.turns} · step {step}"
         handle = MODEL_STEP.start(request, summary=summary, retry=model_retry(state.start.model_max_attempts))

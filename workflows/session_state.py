@@ -44,6 +44,8 @@ class SessionState:
     answers: dict[str, Answer] = field(default_factory=dict[str, Answer])
     closing: Closing | None = None
     status: str = "idle"
+    # Set by a delivery that says the budget changed; a turn paused at the budget waits for it.
+    budget_raised: bool = False
 
     @property
     def session_id(self) -> str:

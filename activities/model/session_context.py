@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities.model.context import FileSources
 from dma.clock import as_utc, utcnow
 from dma.schemas.common import NotFoundError
 from dma.schemas.resources import OUTPUTS_DIR, SKILLS_DIR
@@ -21,11 +24,11 @@ from dma.storage import BlobMissing, BlobStore
 from dma.store import files as file_store
 from dma.store import session_resources as resource_store
 from dma.store import skills as skill_store
-from dma.store.tables import SessionEvent
+from dma.store.engine import Database
+from dma.store.tables import Session, SessionEvent
 
 # File blocks larger than this are not inlined into a request (the Messages API's own request limit is 32 MB).
 MAX_INLINE_BYTES = 20 * 1024 * 1024
-FileSources = dict[str, dict[str, Any]]
 
 
 async def _skill_lines(db: AsyncSession, agent: dict[str, Any]) -> list[str]:
@@ -128,3 +131,28 @@ async def file_sources(db: AsyncSession, storage: BlobStore | None, file_ids: se
             encoded = base64.b64encode(data).decode()
             sources[file_id] = {"type": "base64", "media_type": row.mime_type, "data": encoded}
     return sources
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a model step reads before it takes the session lock."""
+
+    system: str | None
+    files: FileSources
+
+
+async def session_context(db: Database, storage: BlobStore | None, session_id: str) -> SessionContext:
+    """The system prompt and file sources of the session's next request (read outside the session lock).
+
+    File ids come from the session's user messages (the only events whose blocks name files), not the whole log.
+    """
+    async with db.read() as session:
+        row = await session.get(Session, session_id)
+        if row is None:
+            return SessionContext(None, {})
+        system = await system_prompt(session, session_id, dict(row.agent or {}))
+        messages = await session.exec(
+            select(SessionEvent).where(SessionEvent.session_id == session_id, SessionEvent.type == "user.message")
+        )
+        files = await file_sources(session, storage, referenced_files(messages.all()))
+    return SessionContext(system, files)

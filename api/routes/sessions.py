@@ -13,10 +13,12 @@ from api import session_control, unsupported
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
 from api.event_intake import check_files, check_sizes
+from api.model_rules import check_budget_change, check_budgeted_models, check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from api.skill_refs import resolve_snapshot_skills
 from dma.bus import BusMessage
+from dma.catalog.catalog import ModelCatalog
 from dma.clock import utcnow
 from dma.ids import is_id, new_id
 from dma.schemas.agents import apply_overrides
@@ -57,7 +59,6 @@ async def load_session(state: StateDep, session_id: str) -> Session:
 @router.post("", response_model=SessionOut)
 async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]:
     """Create a session from an agent (optionally with overrides) and an environment."""
-    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.SESSION)
     if isinstance(body.agent, AgentWithOverrides):
         unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
     if body.vault_ids:
@@ -68,6 +69,9 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     check_sizes(initial, state.settings)
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
+        check_model(state.catalog, snapshot)
+        if body.budget is not None:
+            check_budgeted_models(state.catalog, snapshot)
         environment = await resolve_environment(db, body.environment_id)
         await resolve_snapshot_skills(db, snapshot)
         await check_files(db, initial)
@@ -173,7 +177,6 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     """Update a session's title, metadata or budget."""
     await load_session(state, session_id)
     sent = body.model_fields_set
-    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.SESSION)
     if body.agent is not None:
         unsupported.refuse(body.agent.model_dump(mode="json", exclude_unset=True), unsupported.AGENT, prefix="agent.")
     if "vault_ids" in sent:
@@ -184,7 +187,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
             raise NotFound("session", session_id)
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and cannot be changed")
-        changes, changed = _session_changes(row, body, sent)
+        changes, changed = _session_changes(state.catalog, row, body, sent)
         if "agent" in sent and body.agent is not None:
             if row.status != "idle" or await store.has_queued_events(db, session_id):
                 raise InvalidRequest("a session's agent can only be changed while the session is idle")
@@ -195,10 +198,17 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
         await store.apply_update(db, row, changes, event)
     if event is not None:
         state.bus.publish(BusMessage(session_id, "doorbell"))
+    if "budget" in sent and row.event_seq > 0:
+        # Work paused at the budget goes on (API_CONTRACT.md §5.8): the new cap is above the cost spent, and the next
+        # model request reads it from the DB. Sent even when nothing changed, so a retried update (this one answered
+        # 503 after its commit) still wakes the workflow; a session that is not paused ignores it.
+        await session_control.deliver(state.temporal, state.settings, row, Delivery(budget_changed=True))
     return session_response(row)
 
 
-def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _session_changes(
+    catalog: ModelCatalog, row: Session, body: SessionUpdate, sent: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Column changes and the ``session.updated`` payload (only fields whose value changed)."""
     changes: dict[str, Any] = {}
     changed: dict[str, Any] = {}
@@ -211,8 +221,8 @@ def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple
         if merged != (row.meta or {}):
             changes["meta"] = changed["metadata"] = merged
     if "budget" in sent:
-        # Only null gets here (budgets are not supported yet): it clears a budget stored before that rule.
         new_budget = body.budget.model_dump(mode="json") if body.budget else None
+        check_budget_change(catalog, row, new_budget)
         if new_budget != row.budget:
             changes["budget"] = changed["budget"] = new_budget
     return changes, changed

@@ -94,6 +94,8 @@ class Session(SQLModel, table=True):
     vault_ids: list[str] = _json()
     resources: list[JsonMap] = _json()
     budget: JsonMap | None = _json(nullable=True)
+    # The list cost of every model request so far, in exact micro-dollars (usage.list_cost shows whole cents).
+    cost_micro_usd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
     # Next value of SessionEvent.seq; bumped under a row lock so commit order equals stream order.
     event_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     active_seconds: float = 0.0

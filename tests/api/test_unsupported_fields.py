@@ -17,16 +17,12 @@ TOOLSET = {"type": "agent_toolset_20260401"}
 SERVER = {"type": "url", "name": "docs", "url": "https://mcp.example.com"}
 MCP_TOOLSET = {"type": "mcp_toolset", "mcp_server_name": "docs"}
 LIMITED_WITH_HOSTS = {"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["pypi.org"]}}
-BUDGET = {"type": "limit", "max_list_cost": {"amount": "25", "currency": "USD"}}
 
 # (field named in the message, the agent fields that use it)
 AGENT_CASES: list[tuple[str, dict[str, Any]]] = [
     ("mcp_servers", {"mcp_servers": [SERVER], "tools": [MCP_TOOLSET]}),
     ("tools[].mcp_toolset", {"tools": [TOOLSET, MCP_TOOLSET]}),
     ("multiagent", {"multiagent": {"type": "coordinator", "agents": [{"type": "self"}]}}),
-    ("model.effort", {"model": {"id": "claude-sonnet-4-6", "effort": "low"}}),
-    ("model.effort", {"model": {"id": "claude-sonnet-4-6", "effort": {"type": "max"}}}),
-    ("model.speed", {"model": {"id": "claude-sonnet-4-6", "speed": "fast"}}),
 ]
 
 
@@ -63,17 +59,6 @@ def test_session_agent_update_refuses_mcp(client: anthropic.Anthropic) -> None:
         lambda: client.beta.sessions.update(session.id, agent={"tools": [MCP_TOOLSET]}), "agent.tools[].mcp_toolset"
     )  # type: ignore[typeddict-item]
     assert client.beta.sessions.retrieve(session.id).updated_at == session.updated_at
-
-
-def test_budget_is_refused(client: anthropic.Anthropic) -> None:
-    agent = make_agent(client)
-    env = make_environment(client)
-    refused(lambda: client.beta.sessions.create(agent=agent.id, environment_id=env.id, budget=BUDGET), "budget")  # type: ignore[arg-type]
-    assert list(client.beta.sessions.list(agent_id=agent.id, include_archived=True)) == []
-    session = make_session(client, agent=agent.id, environment_id=env.id)
-    refused(lambda: client.beta.sessions.update(session.id, budget=BUDGET), "budget")  # type: ignore[arg-type]
-    cleared = client.beta.sessions.update(session.id, budget=None)
-    assert cleared.budget is None and client.beta.sessions.retrieve(session.id).budget is None
 
 
 def test_allowed_hosts_are_refused(client: anthropic.Anthropic) -> None:

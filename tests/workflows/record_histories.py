@@ -1,19 +1,23 @@
 """Records workflow histories of representative sessions into ``histories/`` for the replay test.
 
-Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py``) only when a workflow change is meant
-to be incompatible *and* old histories no longer matter; otherwise guard the change with ``workflow.patched`` and
-keep the old histories, which is the point of the replay test.
+Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py [scenario|terminated|models ...]``) only
+when a workflow change is meant to be incompatible *and* old histories no longer matter, or to add the histories of
+new behaviour (name its group); otherwise guard the change with ``workflow.patched`` and keep the old histories,
+which is the point of the replay test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import anthropic
 
+from activities.model.scripted import plan_reply
+from activities.model.scripted_wire import ScriptedReply
 from dma.store import migrate
 from dma.temporal import connect_client
 from tests.fakes.model_server import FakeModelServer
@@ -74,16 +78,41 @@ def terminated_sessions(client: anthropic.Anthropic, stack: Stack) -> dict[str, 
     return {"reconciled_after_terminate": restarted.id, "blocked_turn_resumed_after_terminate": blocked.id}
 
 
+def model_sessions(client: anthropic.Anthropic, model: FakeModelServer) -> dict[str, str]:
+    """A turn paused at its budget and resumed by a raise; a request that fails over to a fallback model."""
+    weather = {"type": "custom", "name": "get_weather", "description": "w", "input_schema": {"type": "object"}}
+    budget: Any = {"type": "limit", "max_list_cost": {"amount": "1", "currency": "USD"}}
+    paused = make_session(client, agent=make_agent(client, model="local/pricey", tools=[weather]).id, budget=budget)
+    ask = "[[tool:get_weather {}]] " + "a long question about the weather. " * 100
+    client.beta.sessions.events.send(paused.id, events=[user_message(ask)])
+    use = _wait_for_use(client, paused.id, "agent.custom_tool_use")
+    answer: Any = {"type": "user.custom_tool_result", "custom_tool_use_id": use, "content": []}
+    client.beta.sessions.events.send(paused.id, events=[answer])
+    while "budget_reached" not in str(list(client.beta.sessions.events.list(paused.id))):
+        time.sleep(0.05)
+    client.beta.sessions.update(
+        paused.id, budget={"type": "limit", "max_list_cost": {"amount": "500", "currency": "USD"}}
+    )
+    wait_for_idle_events(client, paused.id, 1)
+    overloaded = ScriptedReply(error_status=529)
+    model.set_default(lambda body: overloaded if body.get("model") == "claude-flaky" else plan_reply(body))
+    failover = make_session(client, agent=make_agent(client, model="claude-flaky").id)
+    client.beta.sessions.events.send(failover.id, events=[user_message("fail over")])
+    wait_for_idle_events(client, failover.id, 1)
+    model.set_default(plan_reply)
+    return {"budget_paused_and_raised": paused.id, "failover_to_fallback": failover.id}
+
+
 async def _terminate(stack: Stack, session_id: str) -> None:
     temporal = await connect_client(stack.temporal_address, "default")
     await temporal.get_workflow_handle(session_id).terminate("recording a history")
 
 
-def _wait_for_use(client: anthropic.Anthropic, session_id: str) -> str:
+def _wait_for_use(client: anthropic.Anthropic, session_id: str, kind: str = "agent.tool_use") -> str:
     while True:
         events = list(client.beta.sessions.events.list(session_id))
         if events and events[-1].type == "session.status_idle":
-            return next(e.id for e in events if e.type == "agent.tool_use")
+            return next(e.id for e in events if e.type == kind)
         time.sleep(0.05)
 
 
@@ -94,7 +123,8 @@ async def dump(stack: Stack, sessions: dict[str, str]) -> None:
         (HERE / f"{name}.json").write_text(history.to_json())
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """Record every scenario, or only the groups named (``scenario``, ``terminated``, ``models``)."""
     directory = traversable_dir("dma-histories-")
     temporal = TemporalDevServer(directory)
     temporal.start()
@@ -105,7 +135,13 @@ def main() -> None:
         stack = Stack(url, temporal.address, model.url, directory, api_overrides=overrides).start()
         try:
             client = anthropic.Anthropic(api_key=API_KEY, base_url=stack.base_url)
-            sessions = scenario_sessions(client) | terminated_sessions(client, stack)
+            sessions: dict[str, str] = {}
+            if not only or "scenario" in only:
+                sessions |= scenario_sessions(client)
+            if not only or "terminated" in only:
+                sessions |= terminated_sessions(client, stack)
+            if not only or "models" in only:
+                sessions |= model_sessions(client, model)
             asyncio.run(dump(stack, sessions))
         finally:
             stack.stop()
@@ -113,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

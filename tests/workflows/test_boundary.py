@@ -14,6 +14,7 @@ from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
 from dma.bus import LocalBus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from workers.main import host_activities, shared_activities
@@ -23,9 +24,9 @@ from workflows.declarations import DECLARATION_ATTRIBUTE, DECLARED, ActivityDef
 def registered(tmp_path: Path) -> tuple[list[Any], list[Any]]:
     db = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     bus = LocalBus()
-    model = ModelActivities(db, bus, ModelClients(None, None), 1024)
-    turns = TurnActivities(db, bus)
     settings = WorkerSettings(data_dir=tmp_path)
+    model = ModelActivities(db, bus, ModelClients(settings), ModelCatalog.builtin(), 1024)
+    turns = TurnActivities(db, bus)
     tools = ToolActivities(db, bus, SandboxManager(tmp_path), settings, host_id="h")
     return shared_activities(model, turns, tools), host_activities(tools)
 

@@ -15,11 +15,22 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
+from dma.catalog.catalog import MAX_CHAIN
 from tests.stack import TemporalDevServer
 from tests.workflows.fakes import DONE, Fakes, calls_tools, eventually, running, start_session, uses
 from workflows import session_tools
-from workflows.contracts import Answer, BeginRunReply, Delivery, FinishTurnRequest, ProvisionRequest, ToolUseRef
-from workflows.session import SessionWorkflow
+from workflows.contracts import (
+    MAX_MODEL_CHAIN,
+    Answer,
+    BeginRunReply,
+    Delivery,
+    FinishTurnRequest,
+    ModelStepReply,
+    ProvisionRequest,
+    Shutdown,
+    ToolUseRef,
+)
+from workflows.session import SessionWorkflow, model_retry
 
 
 @pytest.fixture
@@ -197,3 +208,50 @@ async def test_activities_and_the_workflow_are_readable_in_the_ui(temporal: Clie
     assert any(text.startswith("provision the sandbox") for text in texts), texts
     assert await described.static_summary() == "fake agent · a title"
     assert details.startswith("**idle** · turn 1 · step ") and "sandbox: bwrap on fake-host" in details
+
+
+PAUSED = ModelStepReply(stop_reason="budget_reached", paused=True)
+
+
+async def test_a_turn_paused_at_the_budget_waits_for_a_raise_then_goes_on(temporal: Client) -> None:
+    fakes = Fakes(replies=[calls_tools(uses("bash")), PAUSED, DONE])
+    async with running(temporal, fakes) as queue:
+        # A raise delivered before the pause is stale: the request after it already saw the new budget.
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"], budget_changed=True))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+        await until_details(handle, "waiting for a budget raise")
+        assert (await handle.query(SessionWorkflow.status)) == "idle"
+        await asyncio.sleep(0.5)
+        assert len(fakes.called("model_step")) == 2, "a paused turn waits, holding nothing"
+        await handle.signal(SessionWorkflow.deliver, Delivery(budget_changed=True))
+        await eventually(lambda: len(fakes.called("model_step")) == 3)
+        first, paused, resumed = fakes.called("model_step")
+        assert (first.resume, paused.resume, resumed.resume) == (False, False, True)
+        assert resumed.mark_processed == [] and resumed.step > paused.step
+        assert not finishes(fakes), "the activity ends the paused turn's idle itself; the resumed one ends it too"
+        await until_details(handle, "waiting for a message")
+
+
+async def test_a_new_run_resumes_a_turn_paused_at_the_budget(temporal: Client) -> None:
+    fakes = Fakes(replies=[DONE], begin=BeginRunReply(budget_paused=True))
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(budget_changed=True), reconcile=True)
+        await eventually(lambda: len(fakes.called("model_step")) == 1)
+        assert fakes.called("model_step")[0].resume is True
+        assert [name for name, _ in fakes.log][:2] == ["begin_run", "model_step"]
+        await until_details(handle, "waiting for a message")
+
+
+async def test_archiving_a_paused_session_ends_the_workflow(temporal: Client) -> None:
+    fakes = Fakes(replies=[PAUSED])
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await until_details(handle, "waiting for a budget raise")
+        await handle.signal(SessionWorkflow.shutdown, Shutdown(reason="archived"))
+        await handle.result()
+    assert len(fakes.called("model_step")) == 1 and not finishes(fakes)
+
+
+def test_the_workflow_allows_every_model_of_the_longest_chain() -> None:
+    assert MAX_MODEL_CHAIN == MAX_CHAIN
+    assert model_retry(3).maximum_attempts == 3 * MAX_CHAIN
