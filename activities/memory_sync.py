@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from activities.sandboxes import hostfs
 from dma.schemas.common import ConflictError, DomainError
@@ -44,6 +45,14 @@ def _memory_path(relative: str) -> str:
     return "/" + relative
 
 
+@dataclass
+class _State:
+    """What this host last synced: ``base`` (path → stored digest) and ``seen`` (path → size, mtime, digest)."""
+
+    base: dict[str, str]
+    seen: dict[str, list[Any]]
+
+
 class MemorySync:
     """The sync of one session's memory mounts (one instance per tool call; the caller serializes calls)."""
 
@@ -62,17 +71,17 @@ class MemorySync:
     def _base_file(self, attached: AttachedStore) -> Path:
         return self._state / f"memory-{attached.store_id}.json"
 
-    def _load_base(self, attached: AttachedStore) -> dict[str, str]:
+    def _load(self, attached: AttachedStore) -> _State:
         try:
-            loaded: dict[str, str] = json.loads(self._base_file(attached).read_text())
-            return loaded
+            loaded: dict[str, Any] = json.loads(self._base_file(attached).read_text())
         except (OSError, ValueError):
-            return {}
+            return _State({}, {})
+        return _State(dict(loaded.get("base", {})), dict(loaded.get("seen", {})))
 
-    def _save_base(self, attached: AttachedStore, base: dict[str, str]) -> None:
+    def _save(self, attached: AttachedStore, state: _State) -> None:
         path = self._base_file(attached)
         temporary = path.with_suffix(".part")
-        temporary.write_text(json.dumps(base, sort_keys=True))
+        temporary.write_text(json.dumps({"base": state.base, "seen": state.seen}, sort_keys=True))
         temporary.replace(path)
 
     def _prepare(self, attached: AttachedStore) -> Path:
@@ -88,67 +97,94 @@ class MemorySync:
                 directory.chmod(0o777)
         return directory
 
-    def _files(self, directory: Path) -> dict[str, str]:
-        """Digest of every regular file in the mount (what the sandbox sees)."""
-        return {entry.path: hostfs.digest_file(directory, entry.path)[0] for entry in hostfs.walk(directory)}
+    @staticmethod
+    def _files(directory: Path, state: _State) -> dict[str, str]:
+        """Digest of every regular file in the mount; files whose size and mtime are unchanged are not re-read."""
+        files: dict[str, str] = {}
+        seen: dict[str, list[Any]] = {}
+        for entry in hostfs.walk(directory):
+            cached = state.seen.get(entry.path)
+            if cached is not None and cached[:2] == [entry.size, entry.mtime_ns]:
+                digest = str(cached[2])
+            else:
+                digest = hostfs.digest_file(directory, entry.path)[0]
+            files[entry.path] = digest
+            seen[entry.path] = [entry.size, entry.mtime_ns, digest]
+        state.seen = seen
+        return files
 
     async def materialize(self, attached: AttachedStore) -> None:
-        """Bring the mount up to the stored memories, keeping files the agent changed since the last sync."""
+        """Bring the mount up to the stored memories, keeping files the agent changed since the last sync.
+
+        Only digests are read for every memory; contents only for the memories that must be written.
+        """
         directory = await asyncio.to_thread(self._prepare, attached)
         async with self._db.read() as db:
-            stored = {row.path: row for row in await store.all_memories(db, attached.store_id)}
-        await asyncio.to_thread(
-            self._apply, attached, directory, {p: (r.content, r.content_sha256) for p, r in stored.items()}
-        )
+            stored = await store.digests(db, attached.store_id)
+        state = await asyncio.to_thread(self._load, attached)
+        files = await asyncio.to_thread(self._files, directory, state)
+        writes = [path for path, digest in stored.items() if self._should_write(attached, state, files, path, digest)]
+        contents: dict[str, str] = {}
+        if writes:
+            async with self._db.read() as db:
+                contents = await store.contents(db, attached.store_id, writes)
+        await asyncio.to_thread(self._apply, attached, directory, state, files, stored, contents)
 
-    def _apply(self, attached: AttachedStore, directory: Path, stored: dict[str, tuple[str, str]]) -> None:
-        base = self._load_base(attached)
-        files = self._files(directory)
+    @staticmethod
+    def _should_write(attached: AttachedStore, state: _State, files: dict[str, str], path: str, digest: str) -> bool:
+        relative = path[1:]
+        if state.base.get(relative) == digest and files.get(relative) == digest:
+            return False
+        return attached.read_only or files.get(relative) == state.base.get(relative)
+
+    def _apply(
+        self,
+        attached: AttachedStore,
+        directory: Path,
+        state: _State,
+        files: dict[str, str],
+        stored: dict[str, str],
+        contents: dict[str, str],
+    ) -> None:
         owner = None if attached.read_only else self._owner
-        for path, (content, digest) in stored.items():
+        for path, content in contents.items():
             relative = path[1:]
-            if base.get(relative) == digest and files.get(relative) == digest:
-                continue
-            untouched = files.get(relative) == base.get(relative)
-            if untouched or attached.read_only:
-                hostfs.write_file(directory, relative, content.encode(), owner)
-                base[relative] = digest
-        for relative in list(base):
-            if _memory_path(relative) not in stored and files.get(relative) in (base[relative], None):
+            hostfs.write_file(directory, relative, content.encode(), owner)
+            state.base[relative] = stored[path]
+            state.seen.pop(relative, None)
+        for relative in list(state.base):
+            if _memory_path(relative) not in stored and files.get(relative) in (state.base[relative], None):
                 hostfs.remove_file(directory, relative)
-                del base[relative]
-        self._save_base(attached, base)
+                del state.base[relative]
+        self._save(attached, state)
 
     async def collect(self, attached: AttachedStore) -> list[str]:
         """Store what the agent changed in a read-write mount; a note for each change that could not be stored."""
         if attached.read_only:
             return []
         directory = self.directory(attached)
-        base = await asyncio.to_thread(self._load_base, attached)
-        entries = await asyncio.to_thread(hostfs.walk, directory)
+        state = await asyncio.to_thread(self._load, attached)
+        files = await asyncio.to_thread(self._files, directory, state)
+        base = state.base
         notes: list[str] = []
-        present: set[str] = set()
-        for entry in entries:
-            present.add(entry.path)
-            note = await self._collect_file(attached, directory, base, entry)
-            if note:
+        for relative, digest in files.items():
+            if base.get(relative) != digest and (note := await self._collect_file(attached, directory, base, relative)):
                 notes.append(note)
-        for relative in [path for path in base if path not in present]:
-            note = await self._delete(attached, base, relative)
-            if note:
+        for relative in [path for path in base if path not in files]:
+            if note := await self._delete(attached, base, relative):
                 notes.append(note)
-        await asyncio.to_thread(self._save_base, attached, base)
+        await asyncio.to_thread(self._save, attached, state)
         return notes
 
     async def _collect_file(
-        self, attached: AttachedStore, directory: Path, base: dict[str, str], entry: hostfs.Entry
+        self, attached: AttachedStore, directory: Path, base: dict[str, str], relative: str
     ) -> str | None:
-        path = f"/mnt/memory/{attached.slug}/{entry.path}"
-        data = await asyncio.to_thread(hostfs.read_file, directory, entry.path, MAX_CONTENT_BYTES)
+        path = f"/mnt/memory/{attached.slug}/{relative}"
+        data = await asyncio.to_thread(hostfs.read_file, directory, relative, MAX_CONTENT_BYTES)
         if data is None:
             return f"{path} is larger than {MAX_CONTENT_BYTES} bytes, the most a memory holds: it was not saved."
         digest = sha256_hex(data)
-        if base.get(entry.path) == digest:
+        if base.get(relative) == digest:
             return None
         try:
             content = data.decode("utf-8")
@@ -156,16 +192,16 @@ class MemorySync:
             return f"{path} is not UTF-8 text, which memories must be: it was not saved."
         try:
             async with self._db.write() as db:
-                if entry.path in base:
-                    memory = await store.by_path(db, attached.store_id, _memory_path(entry.path))
+                if relative in base:
+                    memory = await store.by_path(db, attached.store_id, _memory_path(relative))
                     if memory is None:
                         raise store_conflict("was deleted by another writer")
-                    change = MemoryChange(content=content, expected=base[entry.path])
+                    change = MemoryChange(content=content, expected=base[relative])
                     await store.update_memory(db, attached.store_id, memory.id, change, self._actor)
                 else:
-                    await store.create_memory(db, attached.store_id, _memory_path(entry.path), content, self._actor)
+                    await store.create_memory(db, attached.store_id, _memory_path(relative), content, self._actor)
         except DomainError as err:
-            await self._reset(attached, directory, base, entry.path)
+            await self._reset(attached, directory, base, relative)
             why = (
                 " Another session or client changed this memory after this session read it."
                 if isinstance(err, ConflictError)
@@ -175,7 +211,7 @@ class MemorySync:
                 f"{path} was not saved to memory store {attached.name!r}: {err.message}.{why} The file now holds "
                 "the stored version: read it again and redo your change if it still applies."
             )
-        base[entry.path] = digest
+        base[relative] = digest
         return None
 
     async def _delete(self, attached: AttachedStore, base: dict[str, str], relative: str) -> str | None:

@@ -202,10 +202,21 @@ async def delete_memory(db: AsyncSession, store_id: str, memory_id: str, expecte
     await db.flush()
 
 
-async def all_memories(db: AsyncSession, store_id: str) -> list[Memory]:
-    """Every memory of a store, by path (what a session mount shows)."""
-    statement = select(Memory).where(Memory.memory_store_id == store_id).order_by(col(Memory.path))
-    return list((await db.exec(statement)).all())
+async def digests(db: AsyncSession, store_id: str) -> dict[str, str]:
+    """Path → ``content_sha256`` of every memory of a store (what a session mount is checked against)."""
+    statement = select(Memory.path, Memory.content_sha256).where(Memory.memory_store_id == store_id)
+    return dict((await db.exec(statement)).all())
+
+
+async def contents(db: AsyncSession, store_id: str, paths: list[str]) -> dict[str, str]:
+    """Path → content of the given memories (those a mount must be brought up to)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(paths), 500):
+        statement = select(Memory.path, Memory.content).where(
+            Memory.memory_store_id == store_id, col(Memory.path).in_(paths[start : start + 500])
+        )
+        found.update(dict((await db.exec(statement)).all()))
+    return found
 
 
 async def list_items(
