@@ -19,6 +19,11 @@ from api.guards import MULTIPART_SLACK, RequestGuard
 from api.redelivery import Reconciler
 from api.routes import (
     agents,
+    api_keys,
+    console,
+    credentials,
+    deployment_runs,
+    deployments,
     environments,
     events,
     files,
@@ -28,7 +33,10 @@ from api.routes import (
     session_resources,
     sessions,
     skills,
+    vaults,
+    wakeups,
 )
+from dma import __version__
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
@@ -68,6 +76,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app.
 
+    Startup fails (``SecretKeyError``) without ``DMA_SECRET_KEY``: the API seals the secrets clients write.
+
     Raises:
         ProvidersFileError: when ``settings.providers_file`` is unreadable or invalid (the API does not start).
     """
@@ -77,6 +87,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         from dma.bus_factory import make_bus
 
+        keyring = settings.keyring()
         own_db = db or Database.connect(settings.resolved_database_url())
         own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=True)
         if bus is None:
@@ -84,7 +95,13 @@ def create_app(
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
         storage = make_storage(settings)
         app.state.dma = AppState(
-            settings=settings, db=own_db, temporal=client, bus=own_bus, storage=storage, catalog=catalog
+            settings=settings,
+            db=own_db,
+            temporal=client,
+            bus=own_bus,
+            keyring=keyring,
+            storage=storage,
+            catalog=catalog,
         )
         reconciler = Reconciler(own_db, client, settings).start()
         try:
@@ -101,7 +118,7 @@ def create_app(
 
     app = FastAPI(
         title="dma — Durable Managed Agents",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
@@ -115,19 +132,27 @@ def create_app(
     errors.install(app)
     authed = [Depends(require_api_key)]
     routers = (
-        agents.router,
-        environments.router,
-        sessions.router,
-        session_resources.router,
-        events.router,
-        files.router,
-        memory_stores.router,
-        memories.router,
-        memory_versions.router,
-        skills.router,
+        agents,
+        environments,
+        sessions,
+        session_resources,
+        events,
+        files,
+        memory_stores,
+        memories,
+        memory_versions,
+        skills,
+        vaults,
+        credentials,
+        wakeups,
+        deployments,
+        deployment_runs,
+        api_keys,
     )
-    for router in routers:
+    for router in [*(module.router for module in routers), console.info]:
         app.include_router(router, dependencies=authed)
+    # The console's static files need no key: they hold no secret, and the app asks the person for one.
+    app.include_router(console.pages)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:  # pyright: ignore[reportUnusedFunction]

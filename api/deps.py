@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
+from dma.crypto import Keyring
 from dma.settings import ApiSettings
 from dma.storage import BlobStore
 from dma.store.engine import Database
@@ -23,6 +24,7 @@ class AppState:
     db: Database
     temporal: Client
     bus: Bus
+    keyring: Keyring
     storage: BlobStore
     # Providers and model settings (no keys): to validate model ids and budgets.
     catalog: ModelCatalog = field(default_factory=ModelCatalog.builtin)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from dma.store import migrate
+from tests.fakes.mcp_server import FakeMcpServer
 from tests.fakes.model_server import FakeModelServer
 from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 
@@ -42,6 +43,13 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[FakeModelServer]:
     with FakeModelServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mcp_server() -> Iterator[FakeMcpServer]:
+    """One MCP server for the whole run; tests add the tokens they use (``state.tokens``)."""
+    with FakeMcpServer() as server:
         yield server
 
 
@@ -88,8 +96,17 @@ def stack(
     directory = traversable_dir(f"dma-stack-{backend}-")
     url, drop = new_database(backend, directory)
     # Few attempts keep retry tests short; a tiny continue-as-new threshold makes every multi-turn test cross runs.
-    overrides = {"model_max_attempts": 3, "continue_as_new_after_turns": 2}
-    running = Stack(url, temporal_server.address, model_server.url, directory, api_overrides=overrides).start()
+    # Fires start within a second of their minute, and wakeups may be a second apart, to keep schedule tests short.
+    overrides = {
+        "model_max_attempts": 3,
+        "continue_as_new_after_turns": 2,
+        "schedule_jitter_seconds": 1,
+        "wakeup_min_interval_seconds": 1,
+        "mcp_max_attempts": 3,
+    }
+    running = Stack(
+        url, temporal_server.address, model_server.url, directory, api_overrides=overrides, worker_overrides=overrides
+    ).start()
     yield running
     running.stop()
     drop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -17,11 +18,14 @@ from workflows.contracts import (
     SessionStart,
     Shutdown,
     ToolUseRef,
+    WakeupCancel,
+    WakeupTimer,
 )
 from workflows.declarations import MODEL_STEP
 from workflows.session_ledger import Ledger
-from workflows.session_state import Interrupted, SessionState, status_attributes
+from workflows.session_state import Interrupted, SessionState, TurnFailed, status_attributes
 from workflows.session_tools import ToolRunner
+from workflows.session_wakeups import WakeupClock, stop_clock
 
 __all__ = ["SessionWorkflow", "status_attributes"]
 
@@ -55,10 +59,12 @@ class SessionWorkflow:
         self._state = SessionState(start, start.carry.model_copy(deep=True))
         self._ledger = Ledger(self._state)
         self._tools = ToolRunner(self._state, self._ledger)
+        self._clock = WakeupClock(self._state)
 
     @workflow.run
     async def run(self, start: SessionStart) -> None:
         state = self._state
+        clock = asyncio.create_task(self._clock.run())
         blocked, paused = await self._pick_up_earlier_run() if start.reconcile else ([], False)
         if blocked or paused:
             await self._run_turn([], resume=blocked, paused=paused)
@@ -78,8 +84,10 @@ class SessionWorkflow:
             await self._run_turn(state.take_inbox())
             turns_this_run += 1
             if self._should_continue_as_new(turns_this_run):
+                await stop_clock(self._clock, clock)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={"carry": state.carry, "reconcile": False}))
+        await clock
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     @workflow.signal
@@ -94,6 +102,14 @@ class SessionWorkflow:
     @workflow.signal
     def shutdown(self, shutdown: Shutdown) -> None:
         self._state.closing = shutdown.reason
+
+    @workflow.signal
+    def arm_wakeup(self, timer: WakeupTimer) -> None:
+        self._clock.arm(timer)
+
+    @workflow.signal
+    def cancel_wakeup(self, cancel: WakeupCancel) -> None:
+        self._clock.disarm(cancel.wakeup_id)
 
     @workflow.query
     def status(self) -> str:
@@ -115,11 +131,14 @@ class SessionWorkflow:
         state.deliver_interrupts(picked.queued_interrupts)
         for answer in picked.answers:
             state.answers.setdefault(answer.tool_use_id, answer)
+        for timer in picked.wakeups:
+            self._clock.arm(timer)
         return picked.blocking, picked.budget_paused
 
     async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None, paused: bool = False) -> None:
         state = self._state
         state.carry.turns += 1
+        began, first_step, outcome = workflow.now(), state.carry.step, "ended"
         if resume is None:
             state.answers.clear()
         state.set_status("running", "the model")
@@ -139,11 +158,30 @@ class SessionWorkflow:
                     continue
                 await self._handle_tools(reply.tool_uses)
         except Interrupted as cut:
+            outcome = "interrupted"
             # A batch the model never saw (its first request was cut off) is part of the interrupted turn too.
             answered = [answer.event_id for answer in state.answers.values()]
             processed = starting + state.take_interrupts() + answered
             await self._ledger.finish("end_turn", processed=processed, close=cut.close)
+        except TurnFailed as failed:
+            outcome = "failed"
+            # As with a model request out of retries: the turn is abandoned and queued input dropped (§3.5).
+            answered = [answer.event_id for answer in state.answers.values()]
+            dropped = state.take_inbox() + state.take_interrupts() + answered
+            message = "Not run: the turn ended because an MCP call failed for good."
+            await self._ledger.finish(
+                "retries_exhausted", error=failed.error, processed=dropped, close=failed.close, close_message=message
+            )
         state.set_status("idle", "a message")
+        # The one log line per turn a terminal shows at the quiet default (dma.cli.logs); silent on replay.
+        workflow.logger.info(
+            "session %s turn %s %s after %.1f s (%s steps)",
+            state.session_id,
+            state.carry.turns,
+            outcome,
+            (workflow.now() - began).total_seconds(),
+            state.carry.step - first_step,
+        )
 
     async def _budget_raised(self) -> bool:
         """Wait, idle and holding nothing, until the budget is raised or removed; False if the session goes away."""
@@ -211,7 +249,9 @@ class SessionWorkflow:
         self, uses: list[ToolUseRef], order: list[str], close_if_cut: list[str], confirmed: set[str]
     ) -> None:
         runnable = [
-            use for use in uses if use.kind == "builtin" and (use.permission == "allow" or use.event_id in confirmed)
+            use
+            for use in uses
+            if use.kind in ("builtin", "mcp") and (use.permission == "allow" or use.event_id in confirmed)
         ]
         if runnable:
             await self._tools.run(runnable, order, close_if_cut)

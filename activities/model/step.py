@@ -31,6 +31,8 @@ from activities.events import (
     turn_end_events,
 )
 from activities.heartbeat import heartbeating
+from activities.mcp.catalog import McpCatalog, McpTools
+from activities.mcp.tool_use import mcp_tool_use
 from activities.model.budget import charge, over_budget
 from activities.model.compaction import CompactionTooSmall, compact, input_budget, needs_compaction, request_tokens
 from activities.model.context import TOOL_USE_TYPES, build_tools, tool_kind
@@ -119,6 +121,7 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
             kind=TOOL_USE_TYPES[row.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
             permission=row.body.get("evaluated_permission"),
             preview=preview(row.body.get("input")),
+            mcp_server_name=row.body.get("mcp_server_name"),
         )
         for row in rows
         if row.type in TOOL_USE_TYPES
@@ -151,6 +154,7 @@ class ModelActivities:
         clients: ModelClients,
         catalog: ModelCatalog,
         max_tokens: int,
+        mcp: McpCatalog | None = None,
         storage: BlobStore | None = None,
     ) -> None:
         self._db = db
@@ -160,6 +164,7 @@ class ModelActivities:
         self._clients = clients
         self._catalog = catalog
         self._max_tokens = max_tokens
+        self._mcp = mcp
 
     @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
@@ -182,6 +187,10 @@ class ModelActivities:
         if prepared.problem is not None or plan is None or model_request is None:
             problem = prepared.problem or ProviderFailure("unknown_error", "model request could not be built", False)
             raise await self._fail(step, plan, problem, span_open=False, called=False)
+        # MCP tool lists may need the network: fetched outside the transaction of ``_begin``.
+        mcp = await self._mcp_tools(step, attempt, prepared.agent, model_request)
+        if mcp.definitions():
+            model_request = replace(model_request, tools=model_request.tools + mcp.definitions())
         publisher = DeltaPublisher(self._bus, step.session_id, step.event_id("message"), step.event_id("thinking"))
         span_open = prepared.span_open
         try:
@@ -200,7 +209,7 @@ class ModelActivities:
         except Exception as err:  # noqa: BLE001 - every provider failure is classified, none is swallowed
             raise await self._fail(step, plan, classify(err), span_open, called=True) from err
         publisher.flush()
-        return await self._record_success(step, plan, prepared.agent, result)
+        return await self._record_success(step, plan, prepared.agent, result, mcp)
 
     async def _begin(
         self, request: ModelStepRequest, step: Step, attempt: int, context: SessionContext
@@ -250,6 +259,11 @@ class ModelActivities:
             await log.append(db, session, new, now)
             start_running(session, now)
         return prepared
+
+    async def _mcp_tools(self, step: Step, attempt: int, agent: dict[str, Any], request: ModelRequest) -> McpTools:
+        if self._mcp is None:
+            return McpTools()
+        return await self._mcp.for_step(step, attempt, agent, {str(tool["name"]) for tool in request.tools})
 
     def _plan(self, prepared: _Prepared, request: ModelStepRequest, attempt: int) -> None:
         """Route the agent's model (and its fallbacks) and build the request this attempt sends."""
@@ -354,9 +368,9 @@ class ModelActivities:
                 await log.append(locked.db, locked.session, [span_end])
 
     async def _record_success(
-        self, step: Step, plan: Attempt, agent: dict[str, Any], result: ModelResult
+        self, step: Step, plan: Attempt, agent: dict[str, Any], result: ModelResult, mcp: McpTools
     ) -> ModelStepReply:
-        new, uses = self._content_events(step, agent, result)
+        new, uses = self._content_events(step, agent, result, mcp)
         usage = result.usage.as_wire()
         finished = not uses
         async with self._writer.locked(step.session_id) as locked:
@@ -374,7 +388,7 @@ class ModelActivities:
 
     @staticmethod
     def _content_events(
-        step: Step, agent: dict[str, Any], result: ModelResult
+        step: Step, agent: dict[str, Any], result: ModelResult, mcp: McpTools
     ) -> tuple[list[NewEvent], list[ToolUseRef]]:
         new: list[NewEvent] = []
         if result.thinking_blocks:
@@ -388,6 +402,11 @@ class ModelActivities:
             slot = f"tool:{index}"
             body: dict[str, Any] = {"name": call.name, "input": call.input}
             line = preview(call.input)
+            if (target := mcp.target(call.name)) is not None:
+                event, ref = mcp_tool_use(step, slot, agent, target, call.input, line)
+                new.append(event)
+                uses.append(ref)
+                continue
             if tool_kind(agent, call.name) == "custom":
                 new.append(step.event(slot, "agent.custom_tool_use", body))
                 uses.append(ToolUseRef(event_id=step.event_id(slot), name=call.name, kind="custom", preview=line))

@@ -19,7 +19,6 @@ from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from api.skill_refs import resolve_snapshot_skills
 from dma.bus import BusMessage
 from dma.catalog.catalog import ModelCatalog
-from dma.clock import utcnow
 from dma.ids import is_id, new_id
 from dma.schemas.agents import apply_overrides
 from dma.schemas.events import event_body
@@ -38,6 +37,7 @@ from dma.store import session_resources as resource_store
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
+from dma.store.vaults import check_session_vaults
 from workflows.contracts import Delivery
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -61,8 +61,6 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     """Create a session from an agent (optionally with overrides) and an environment."""
     if isinstance(body.agent, AgentWithOverrides):
         unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
-    if body.vault_ids:
-        raise NotFound("vault", body.vault_ids[0])
     initial = body.initial_events or []
     if any(event.type != "user.message" for event in initial):
         raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
@@ -75,29 +73,17 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         environment = await resolve_environment(db, body.environment_id)
         await resolve_snapshot_skills(db, snapshot)
         await check_files(db, initial)
-        now = utcnow()
-        session_id = new_id("sesn")
-        resources = await resource_store.build(db, session_id, body.resources or [])
-        row = await store.insert(
-            db,
-            Session(
-                id=session_id,
-                agent_id=agent_id,
-                agent_version=agent_version,
-                agent=snapshot,
-                environment_id=environment.id,
-                environment_config=environment.config,
-                title=body.title,
-                meta=dict(body.metadata or {}),
-                status="running" if initial else "idle",
-                usage={},
-                vault_ids=[],
-                resources=[],
-                budget=body.budget.model_dump(mode="json") if body.budget else None,
-                created_at=now,
-                updated_at=now,
-            ),
+        vault_ids = await check_session_vaults(db, body.vault_ids or [])
+        new = store.NewSession(
+            title=body.title,
+            meta=dict(body.metadata or {}),
+            budget=body.budget.model_dump(mode="json") if body.budget else None,
+            running=bool(initial),
+            vault_ids=vault_ids,
         )
+        fresh = store.new_row(agent_id, agent_version, snapshot, environment, new)
+        resources = await resource_store.build(db, fresh.id, body.resources or [])
+        row = await store.insert(db, fresh)
         await resource_store.insert(db, row, resources)
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
@@ -124,7 +110,7 @@ async def list_sessions(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     page: str | None = None,
     memory_store_id: str | None = None,
-    deployment_id: str | None = None,  # noqa: ARG001 - deployments are outside this server's scope
+    deployment_id: str | None = None,
 ) -> dict[str, Any]:
     """List sessions, newest first by default."""
     statuses = tuple(multi(request, "statuses"))
@@ -138,6 +124,7 @@ async def list_sessions(
         statuses=statuses,
         include_archived=include_archived,
         created=tuple(time_filters(request).items()),
+        deployment_id=deployment_id,
     )
     cursor = decode_cursor(page) if page else None
     descending = order == "desc"
@@ -180,6 +167,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     if body.agent is not None:
         unsupported.refuse(body.agent.model_dump(mode="json", exclude_unset=True), unsupported.AGENT, prefix="agent.")
     if "vault_ids" in sent:
+        # API_CONTRACT.md §5.10 and the SDK: vault_ids are fixed at creation; the update field is reserved.
         raise InvalidRequest("vault_ids cannot be changed after a session is created")
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
@@ -255,6 +243,7 @@ async def archive_session(session_id: str, state: StateDep) -> dict[str, Any]:
         await store.archive(db, row, NewEvent(new_id("sevt"), "session.status_terminated", {}))
     state.bus.publish(BusMessage(session_id, "doorbell"))
     await session_control.shut_down(state.temporal, session_id, "archived")
+    await session_control.remove_wakeups(state, session_id, deleted=False)
     return session_response(row)
 
 
@@ -268,4 +257,5 @@ async def delete_session(session_id: str, state: StateDep) -> dict[str, Any]:
     deleted_event = {"id": new_id("sevt"), "type": "session.deleted", "processed_at": None}
     state.bus.publish(BusMessage(session_id, "deleted", deleted_event))
     await session_control.shut_down(state.temporal, session_id, "deleted")
+    await session_control.remove_wakeups(state, session_id, deleted=True)
     return {"id": session_id, "type": "session_deleted"}

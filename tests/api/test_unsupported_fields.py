@@ -11,17 +11,13 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.helpers import make_agent, make_environment, make_session
+from tests.helpers import make_agent
 
 TOOLSET = {"type": "agent_toolset_20260401"}
-SERVER = {"type": "url", "name": "docs", "url": "https://mcp.example.com"}
-MCP_TOOLSET = {"type": "mcp_toolset", "mcp_server_name": "docs"}
 LIMITED_WITH_HOSTS = {"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["pypi.org"]}}
 
 # (field named in the message, the agent fields that use it)
 AGENT_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("mcp_servers", {"mcp_servers": [SERVER], "tools": [MCP_TOOLSET]}),
-    ("tools[].mcp_toolset", {"tools": [TOOLSET, MCP_TOOLSET]}),
     ("multiagent", {"multiagent": {"type": "coordinator", "agents": [{"type": "self"}]}}),
 ]
 
@@ -41,24 +37,6 @@ def test_agent_create_and_update_refuse(client: anthropic.Anthropic, field: str,
     agent = make_agent(client)
     refused(lambda: client.beta.agents.update(agent.id, version=1, **fields), field)
     assert client.beta.agents.retrieve(agent.id).version == 1
-
-
-@pytest.mark.parametrize(("field", "fields"), [c for c in AGENT_CASES if c[0] != "multiagent"])
-def test_session_agent_overrides_refuse(client: anthropic.Anthropic, field: str, fields: dict[str, Any]) -> None:
-    agent = make_agent(client)
-    env = make_environment(client)
-    override = {"type": "agent_with_overrides", "id": agent.id, **fields}
-    refused(lambda: client.beta.sessions.create(agent=override, environment_id=env.id), f"agent.{field}")  # type: ignore[arg-type]
-    assert list(client.beta.sessions.list(agent_id=agent.id, include_archived=True)) == []
-
-
-def test_session_agent_update_refuses_mcp(client: anthropic.Anthropic) -> None:
-    session = make_session(client)
-    refused(lambda: client.beta.sessions.update(session.id, agent={"mcp_servers": [SERVER]}), "agent.mcp_servers")  # type: ignore[typeddict-item]
-    refused(
-        lambda: client.beta.sessions.update(session.id, agent={"tools": [MCP_TOOLSET]}), "agent.tools[].mcp_toolset"
-    )  # type: ignore[typeddict-item]
-    assert client.beta.sessions.retrieve(session.id).updated_at == session.updated_at
 
 
 def test_allowed_hosts_are_refused(client: anthropic.Anthropic) -> None:

@@ -36,6 +36,8 @@ UNDECLARED_QUERY = {
     "/v1/sessions/{session_id}/resources": ["limit", "page"],
     "/v1/memory_stores": ["created_at[gte]"],
     "/v1/memory_stores/{memory_store_id}/memory_versions": ["created_at[lte]"],
+    "/v1/deployments": ["created_at_gte", "created_at[lte]"],
+    "/v1/deployment_runs": ["created_at_gt", "created_at[lt]"],
 }
 MULTIPART = {("POST", "/v1/files"), ("POST", "/v1/skills"), ("POST", "/v1/skills/{skill_id}/versions")}
 STREAM = "/v1/sessions/{session_id}/events/stream"
@@ -82,6 +84,57 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
             "path": "/fuzz.md",
             "precondition": {"type": "content_sha256", "content_sha256": "0" * 64},
         },
+        ("POST", "/v1/vaults"): {"display_name": "v", "metadata": {"k": "v"}},
+        ("POST", "/v1/vaults/{vault_id}"): {"display_name": "v", "metadata": {"k": "v"}},
+        ("POST", "/v1/vaults/{vault_id}/credentials"): {
+            "display_name": "c",
+            "metadata": {"k": "v"},
+            "auth": {
+                "type": "mcp_oauth",
+                "access_token": "a",
+                "mcp_server_url": "https://hostile.example.com/mcp",
+                "expires_at": "2999-01-01T00:00:00Z",
+                "refresh": {
+                    "client_id": "c",
+                    "refresh_token": "r",
+                    "token_endpoint": "https://hostile.example.com/token",
+                    "token_endpoint_auth": {"type": "client_secret_post", "client_secret": "s"},
+                    "scope": "read",
+                    "resource": "https://hostile.example.com",
+                },
+            },
+        },
+        ("POST", "/v1/vaults/{vault_id}/credentials/{credential_id}"): {
+            "display_name": "c",
+            "auth": {"type": "static_bearer", "token": "t2"},
+        },
+        ("POST", "/v1/deployments"): deployment_body(ids),
+        ("POST", "/v1/deployments/{deployment_id}"): {
+            "name": "n",
+            "description": "d",
+            "metadata": {"k": "v"},
+            "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "UTC"},
+            "initial_events": [{"type": "user.message", "content": text("hi")}],
+        },
+        ("POST", "/v1/sessions/{session_id}/wakeups"): {
+            "reason": "r",
+            "cron": {"expression": "0 9 * * 1", "timezone": "UTC"},
+        },
+    }
+
+
+def deployment_body(ids: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": "n",
+        "agent": ids["agent_id"],
+        "environment_id": ids["environment_id"],
+        "description": "d",
+        "metadata": {"k": "v"},
+        "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "initial_events": [
+            {"type": "user.message", "content": text("hi")},
+            {"type": "system.message", "content": text("s")},
+        ],
     }
 
 

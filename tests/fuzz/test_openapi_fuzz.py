@@ -71,6 +71,8 @@ def aim_at_real_resources(case: Any, ids: dict[str, str]) -> None:
         for name in ("agent", "environment_id", "file_id", "memory_store_id"):
             if isinstance(case.body.get(name), str) and _heads(case.body[name]):
                 case.body[name] = ids[name]
+        if isinstance(case.body.get("vault_ids"), list) and _heads(case.body["vault_ids"]):
+            case.body["vault_ids"] = [ids["vault_id"]]
 
 
 def assert_error_envelope(response: Any) -> None:

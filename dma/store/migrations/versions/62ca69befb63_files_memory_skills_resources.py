@@ -1,7 +1,7 @@
 """files, memory stores, memories and versions, skills with their versions and files, session resources
 
 Revision ID: 62ca69befb63
-Revises: c7d8e9f0a1b2
+Revises: 9cd94d5e067f
 Create Date: 2026-12-01 23:24:55.399511
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '62ca69befb63'
-down_revision: str | None = 'c7d8e9f0a1b2'
+down_revision: str | None = '9cd94d5e067f'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
