@@ -11,7 +11,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from dma.cli import QUIET_LOGGERS
+from dma.cli.logs import PARAMETER_LOGGERS
 from tests.api.sessions_with_tools import ToolSession, text_of
 from tests.fakes.git_server import GitServer
 
@@ -67,8 +67,8 @@ def test_repositories_are_cloned_at_the_asked_commit_without_leaking_the_token(
     events = json.dumps([e.model_dump(mode="json") for e in client.beta.sessions.events.list(session.id)])
     assert token not in events and rotated not in events
     # Every line the server side logged (the test's own SDK client logs its requests, token included; and dma's CLI
-    # keeps the drivers that log SQL parameters at INFO: dma.cli.QUIET_LOGGERS).
-    client_side = ("anthropic", "httpx", "httpcore", *QUIET_LOGGERS)
+    # keeps the drivers that log SQL parameters at INFO: dma.cli.logs.PARAMETER_LOGGERS).
+    client_side = ("anthropic", "httpx", "httpcore", *PARAMETER_LOGGERS)
     server_lines = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(client_side))
     assert server_lines and token not in server_lines and rotated not in server_lines
     assert token not in json.dumps(client.beta.sessions.retrieve(session.id).model_dump(mode="json"))
