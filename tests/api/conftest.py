@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
+from tests.api.recording import Recorder, recording_client
 from tests.fakes.git_server import GitServer
 from tests.fakes.model_server import FakeModelServer
 from tests.stack import API_KEY, Stack, TemporalDevServer, private_data_dir, remove_private_data_dir
@@ -54,3 +55,12 @@ def sandbox_client(sandbox_stack: Stack) -> Iterator[anthropic.Anthropic]:
     """A client of ``sandbox_stack``."""
     with anthropic.Anthropic(api_key=API_KEY, base_url=sandbox_stack.base_url, _strict_response_validation=True) as sdk:
         yield sdk
+
+
+@pytest.fixture
+def recorded(sandbox_stack: Stack) -> Iterator[tuple[anthropic.Anthropic, Recorder]]:
+    """A strict SDK client of ``sandbox_stack`` that records its requests: the conformance scenarios run through it
+    on both databases and both sandbox backends."""
+    client, recorder = recording_client(sandbox_stack.base_url)
+    with client:
+        yield client, recorder

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 import anthropic
 import httpx
 import pytest
 
-from tests.api.recording import Recorder, recording_client
+from tests.api.recording import Recorder
+from tests.api.sessions_with_tools import ToolSession, text_of
 from tests.helpers import make_session
 from tests.stack import Stack
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def recorded(stack: Stack) -> Iterator[tuple[anthropic.Anthropic, Recorder]]:
-    client, recorder = recording_client(stack.base_url)
-    with client:
-        yield client, recorder
 
 
 def test_scenario_24_upload_attach_list_download(recorded: tuple[anthropic.Anthropic, Recorder]) -> None:
@@ -40,6 +33,9 @@ def test_scenario_24_upload_attach_list_download(recorded: tuple[anthropic.Anthr
     assert client.beta.sessions.retrieve(session.id).resources[0].id == resources[0].id  # type: ignore[union-attr]
     assert client.beta.files.download(uploaded.id).read() == b"hi"
     assert client.beta.files.retrieve_metadata(uploaded.id).filename == "a.txt"
+    # And in a sandbox: the file is at its mount path.
+    tools = ToolSession(client, resources=[{"type": "file", "file_id": uploaded.id}])
+    assert text_of(tools.run("bash", {"command": f"cat /mnt/session/uploads/{uploaded.id}"})) == "hi"
 
 
 def test_a_50_mib_upload_downloads_byte_identical(client: anthropic.Anthropic) -> None:

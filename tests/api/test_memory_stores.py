@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import anthropic
 import pytest
 
-from tests.api.recording import Recorder, recording_client
+from tests.api.recording import Recorder
+from tests.api.sessions_with_tools import ToolSession, text_of
 from tests.helpers import make_session
-from tests.stack import Stack
 
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def recorded(stack: Stack) -> Iterator[tuple[anthropic.Anthropic, Recorder]]:
-    client, recorder = recording_client(stack.base_url)
-    with client:
-        yield client, recorder
 
 
 def test_scenario_23(recorded: tuple[anthropic.Anthropic, Recorder]) -> None:
@@ -49,6 +41,12 @@ def test_scenario_23(recorded: tuple[anthropic.Anthropic, Recorder]) -> None:
     assert versions[0].created_by is not None and versions[0].created_by.type == "api_actor"
     listed = client.beta.memory_stores.memories.list(store.id, path_prefix="/", depth=1)
     assert [item.path for item in listed.data] == ["/a.md"]
+    # And in a sandbox: mounted at its slug (each run of other characters a '-'), showing the stored content, not the
+    # refused update.
+    session = ToolSession(client, resources=[{"type": "memory_store", "memory_store_id": store.id}])
+    mount = session.session.resources[0].mount_path  # type: ignore[union-attr]
+    assert mount == "/mnt/memory/prefs-"
+    assert text_of(session.run("bash", {"command": f"cat {mount}/a.md"})) == "hello"
 
 
 def test_path_rules(client: anthropic.Anthropic) -> None:

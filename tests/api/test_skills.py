@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
 
 import anthropic
 import pytest
 
-from tests.api.recording import Recorder, recording_client
+from tests.api.recording import Recorder
+from tests.api.sessions_with_tools import ToolSession, text_of
 from tests.helpers import make_agent, make_environment
-from tests.stack import Stack
 
 TOOLSET = {"type": "agent_toolset_20260401"}
 SKILL_MD = b"---\nname: s\ndescription: d\n---\n"
-
-
-@pytest.fixture
-def recorded(stack: Stack) -> Iterator[tuple[anthropic.Anthropic, Recorder]]:
-    client, recorder = recording_client(stack.base_url)
-    with client:
-        yield client, recorder
 
 
 def test_scenario_25(recorded: tuple[anthropic.Anthropic, Recorder]) -> None:
@@ -37,6 +29,9 @@ def test_scenario_25(recorded: tuple[anthropic.Anthropic, Recorder]) -> None:
     assert agent.skills[0].type == "custom" and agent.skills[0].version == version.id
     pinned = make_agent(client, tools=[TOOLSET], skills=[{"type": "custom", "skill_id": skill.id, "version": "latest"}])
     assert pinned.skills[0].version == version.id
+    # And in a sandbox: the agent's skill is mounted where the system prompt says.
+    session = ToolSession(client, agent_id=agent.id)
+    assert "description: d" in text_of(session.run("read", {"file_path": "/mnt/skills/s/SKILL.md"}))
 
 
 def test_versions_download_and_delete(client: anthropic.Anthropic) -> None:
