@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,6 +20,7 @@ from dma.schemas.resources import (
     FileResourceIn,
     MemoryStoreResourceIn,
     RepositoryResourceIn,
+    ResourceIn,
     check_mount_path,
     default_mount_path,
     repository_parts,
@@ -29,6 +31,10 @@ from dma.store import memory as memory_store
 from dma.store.tables import Session, SessionResource
 
 MAX_RESOURCES = 100
+ResourceItem = FileResourceIn | RepositoryResourceIn | MemoryStoreResourceIn
+_CONFIGS: TypeAdapter[list[ResourceItem]] = TypeAdapter(list[ResourceIn])
+# A deployment's resources are checked by building them for a session that does not exist yet.
+_CHECK_SESSION = "sesn_deployment_check"
 
 
 async def _file_row(db: AsyncSession, session_id: str, item: FileResourceIn) -> SessionResource:
@@ -78,9 +84,7 @@ def _row(session_id: str, kind: str, body: Mapping[str, Any], **refs: str | None
     )
 
 
-async def build(
-    db: AsyncSession, session_id: str, items: Sequence[FileResourceIn | RepositoryResourceIn | MemoryStoreResourceIn]
-) -> list[SessionResource]:
+async def build(db: AsyncSession, session_id: str, items: Sequence[ResourceItem]) -> list[SessionResource]:
     """Rows for a new session's resources, every reference checked.
 
     Raises:
@@ -97,6 +101,31 @@ async def build(
             rows.append(await _memory_row(db, session_id, item))
     _check_distinct(rows)
     return rows
+
+
+async def deployment_configs(db: AsyncSession, items: Sequence[ResourceItem]) -> list[dict[str, Any]]:
+    """What a deployment stores of its resources: each one checked now as a session would check it.
+
+    A repository needs its token for every session the deployment creates, and the deployment would have to keep it:
+    refused until deployments hold secrets.
+
+    Raises:
+        NotFoundError: an unknown file or memory store.
+        SchemaError: a repository, an archived store, a bad mount path, two resources on one path or one store twice.
+    """
+    for index, item in enumerate(items):
+        if isinstance(item, RepositoryResourceIn):
+            raise SchemaError(
+                f"resources.{index}: github_repository resources are not supported on deployments yet (the "
+                "deployment would have to keep its token); add it to each session with sessions.resources.add"
+            )
+    await build(db, _CHECK_SESSION, items)
+    return [item.model_dump(mode="json", exclude_none=True) for item in items]
+
+
+def parse_configs(configs: Sequence[Mapping[str, Any]]) -> list[ResourceItem]:
+    """A deployment's stored resources as the inputs a new session's resources are built from."""
+    return _CONFIGS.validate_python(list(configs))
 
 
 def _check_distinct(rows: Sequence[SessionResource]) -> None:

@@ -131,6 +131,7 @@ def deployment_body(ids: dict[str, str]) -> dict[str, Any]:
         "description": "d",
         "metadata": {"k": "v"},
         "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "resources": [{"type": "file", "file_id": ids["file_id"], "mount_path": "/workspace/f.txt"}],
         "initial_events": [
             {"type": "user.message", "content": text("hi")},
             {"type": "system.message", "content": text("s")},
