@@ -6,6 +6,7 @@ No beta header is required (the SDK sends none).
 from __future__ import annotations
 
 import io
+import unicodedata
 import zipfile
 from typing import Annotated, Any
 
@@ -74,8 +75,8 @@ async def create_skill(request: Request, state: StateDep) -> dict[str, Any]:
     upload = await _upload(request, state)
     try:
         display_name = upload.display_name or upload.name
-        if len(display_name) > 255 or "\n" in display_name:
-            raise InvalidRequest("display_name must be a single line of at most 255 characters")
+        if len(display_name) > 255 or any(unicodedata.category(char) in ("Cc", "Cf") for char in display_name):
+            raise InvalidRequest("display_name must be at most 255 characters, without control or format characters")
         now = utcnow()
         skill = Skill(
             id=new_id("skill"),

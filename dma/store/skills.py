@@ -37,10 +37,16 @@ async def get_version(db: AsyncSession, skill_id: str, version: str) -> SkillVer
     """A version by id, or the newest for ``latest``; ``NotFoundError`` otherwise."""
     skill = await get_skill(db, skill_id)
     version_id = skill.latest_version_id if version == LATEST else version
-    row = await db.get(SkillVersion, (skill_id, version_id))
+    # Version ids are epoch microseconds: anything else names none, and may not reach the database (PostgreSQL
+    # refuses a NUL in text with an error, not an empty result).
+    row = await db.get(SkillVersion, (skill_id, version_id)) if _is_version_id(version_id) else None
     if row is None:
         raise NotFoundError("skill version", f"{skill_id} {version}")
     return row
+
+
+def _is_version_id(value: str) -> bool:
+    return 0 < len(value) <= 20 and value.isascii() and value.isdigit()
 
 
 async def unique_version_id(db: AsyncSession, skill_id: str, moment: datetime) -> str:
