@@ -15,7 +15,7 @@ from temporalio.client import Client
 from api import errors
 from api.auth import require_api_key
 from api.deps import AppState
-from api.guards import RequestGuard
+from api.guards import MULTIPART_SLACK, RequestGuard
 from api.redelivery import Reconciler
 from api.routes import (
     agents,
@@ -26,7 +26,13 @@ from api.routes import (
     deployments,
     environments,
     events,
+    files,
+    memories,
+    memory_stores,
+    memory_versions,
+    session_resources,
     sessions,
+    skills,
     vaults,
     wakeups,
 )
@@ -34,6 +40,7 @@ from dma import __version__
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
+from dma.storage import make_storage
 from dma.store.engine import Database
 from dma.temporal import connect_client
 
@@ -86,8 +93,15 @@ def create_app(
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
+        storage = make_storage(settings)
         app.state.dma = AppState(
-            settings=settings, db=own_db, temporal=client, bus=own_bus, keyring=keyring, catalog=catalog
+            settings=settings,
+            db=own_db,
+            temporal=client,
+            bus=own_bus,
+            keyring=keyring,
+            storage=storage,
+            catalog=catalog,
         )
         reconciler = Reconciler(own_db, client, settings).start()
         try:
@@ -96,6 +110,7 @@ def create_app(
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await storage.close()
             if bus is None:
                 await own_bus.close()
             if db is None:
@@ -108,7 +123,11 @@ def create_app(
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
     # Starlette runs the last-added middleware first: request ids are assigned before the guard may reject.
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes())
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes(),
+        max_multipart_bytes=max(settings.max_upload_bytes, settings.max_skill_bytes) + MULTIPART_SLACK,
+    )
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
@@ -116,7 +135,13 @@ def create_app(
         agents,
         environments,
         sessions,
+        session_resources,
         events,
+        files,
+        memory_stores,
+        memories,
+        memory_versions,
+        skills,
         vaults,
         credentials,
         wakeups,

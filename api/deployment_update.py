@@ -12,6 +12,7 @@ from api.session_resolve import refuse_unsupported, resolve_agent_pin, resolve_e
 from dma.clock import utcnow
 from dma.schemas.common import merge_metadata
 from dma.schemas.deployments import DeploymentUpdate, initial_event_rows, schedule_row
+from dma.store import session_resources as resource_store
 from dma.store.tables import Deployment
 
 
@@ -33,9 +34,11 @@ async def _changes(db: AsyncSession, row: Deployment, body: DeploymentUpdate) ->
         changes["meta"] = merge_metadata(row.meta or {}, body.metadata)
     if "budget" in sent:
         changes["budget"] = body.budget.model_dump(mode="json") if body.budget else None
-    if "resources" in sent or "vault_ids" in sent:
-        refuse_unsupported(body.resources, body.vault_ids)
-        changes.update({key: [] for key in ("resources", "vault_ids") if key in sent})
+    if "vault_ids" in sent:
+        refuse_unsupported(body.vault_ids)
+        changes["vault_ids"] = []
+    if "resources" in sent:
+        changes["resources"] = await resource_store.deployment_configs(db, body.resources or [])
     if "schedule" in sent:
         changes["schedule"] = schedule_row(body.schedule)
     return changes

@@ -12,6 +12,7 @@ from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.crypto import Keyring
 from dma.settings import ApiSettings
+from dma.storage import BlobStore
 from dma.store.engine import Database
 
 
@@ -24,6 +25,7 @@ class AppState:
     temporal: Client
     bus: Bus
     keyring: Keyring
+    storage: BlobStore
     # Providers and model settings (no keys): to validate model ids and budgets.
     catalog: ModelCatalog = field(default_factory=ModelCatalog.builtin)
 

@@ -124,7 +124,7 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     if exc.status == 409:
-        return envelope(request, Conflict(exc.message))
+        return envelope(request, Conflict(exc.message, error_type=getattr(exc, "error_type", "conflict_error")))
     return envelope(request, ApiError(exc.status, exc.message, error_code=exc.error_code))
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.errors import InvalidRequest
+from api.errors import InvalidRequest, NotFound
 from dma.ids import new_id
 from dma.schemas.events import UserCustomToolResult, UserToolConfirmation, event_body, has_redacted_block
 from dma.settings import ApiSettings
 from dma.store import events as log
+from dma.store import files as file_store
 from dma.store.events import NewEvent
 from workflows.contracts import Answer, Delivery
 
@@ -36,6 +38,16 @@ class Intake:
     ordered: list[NewEvent] = field(default_factory=list[NewEvent])
     ignored: list[NewEvent] = field(default_factory=list[NewEvent])
     delivery: Delivery = field(default_factory=Delivery)
+
+
+async def check_files(db: AsyncSession, events: Sequence[BaseModel]) -> None:
+    """404 for an image or document block whose ``file`` source names no file (rather than a blind model later)."""
+    for event in events:
+        blocks: list[dict[str, Any]] = event_body(event).get("content") or []
+        for block in blocks:
+            source: dict[str, Any] = block.get("source") or {}
+            if source.get("type") == "file" and await file_store.get(db, str(source.get("file_id"))) is None:
+                raise NotFound("file", str(source.get("file_id")))
 
 
 def check_sizes(events: Sequence[BaseModel], settings: ApiSettings) -> None:

@@ -56,6 +56,14 @@ class CommonSettings(BaseSettings):
     # User events still queued this long after they were accepted are handed to their workflow again (a delivery
     # that was lost: a process died after the commit, Temporal was unreachable); the reconciler also runs this often.
     redelivery_seconds: float = Field(default=3.0, gt=0)
+    # Where file, skill and session-output bytes live (``dma.storage``). Every API and worker of one installation
+    # must reach the same store: a local directory works when they share a host (as SQLite requires anyway).
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: Path | None = None
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
     # Extra providers and per-model settings (TOML, see docs/providers.md). Both processes read it: the API to
     # validate model ids and budgets, the worker to route requests. It names key variables, never keys.
     providers_file: Path | None = None
@@ -65,6 +73,10 @@ class CommonSettings(BaseSettings):
     # Self-wakeups: how many may be pending per session, and the shortest delay or repeat interval.
     wakeup_max_per_session: Annotated[int, Field(ge=1)] = 10
     wakeup_min_interval_seconds: Annotated[int, Field(ge=1)] = 60
+
+    def resolved_storage_dir(self) -> Path:
+        """The local store's directory: the configured one, or ``<data dir>/files``."""
+        return (self.storage_dir or self.data_dir / "files").resolve()
 
     @field_validator("database_url")
     @classmethod
@@ -116,6 +128,9 @@ class ApiSettings(SecretKeySettings):
     # the Messages API's own request limit: nothing larger could ever reach a model.
     max_event_bytes: int = Field(default=16 * MIB, ge=1)
     max_request_event_bytes: int = Field(default=32 * MIB, ge=1)
+    # Largest file one upload may carry (the Files API's own limit), and the largest skill upload (all its files).
+    max_upload_bytes: int = Field(default=500 * MIB, ge=1)
+    max_skill_bytes: int = Field(default=30 * MIB, ge=1)
 
     def max_body_bytes(self) -> int:
         """Request bodies beyond this are refused unread (413).
@@ -178,6 +193,9 @@ class WorkerSettings(SecretKeySettings):
     sandbox_backend: Literal["bwrap", "docker"] = "bwrap"
     sandbox_idle_seconds: float = 900.0
     sandbox_image: str = "dma-sandbox:latest"
+    # Where ``github_repository`` resources are cloned from: the path of the resource's URL (``owner/repo``) is
+    # appended to it, so a mirror or a test server on loopback can stand in for GitHub.
+    github_base_url: str = "https://github.com"
 
     def provider_key(self, env_name: str) -> SecretStr | None:
         """The key a providers-file entry names by its environment variable (None when the variable is unset)."""

@@ -22,6 +22,7 @@ from activities.mcp.catalog import McpCatalog
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
+from activities.session_mounts import SessionMounts
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
 from activities.wakeups import WakeupActivities
@@ -30,6 +31,7 @@ from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
+from dma.storage import make_storage
 from dma.store.engine import Database
 from dma.temporal import connect_client
 from workflows.credential_probe import CredentialProbeWorkflow
@@ -149,11 +151,15 @@ async def running_worker(
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
     )
+    storage = make_storage(settings)
     mcp = McpActivities(own_db, own_bus, keyring)
     mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver)
-    model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens, mcp_catalog)
+    model = ModelActivities(
+        own_db, own_bus, clients, catalog, settings.model_max_tokens, mcp=mcp_catalog, storage=storage
+    )
     turns = TurnActivities(own_db, own_bus)
-    tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
+    mounts = SessionMounts(own_db, storage, manager, settings.github_base_url)
+    tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name(), mounts=mounts)
     launch = SessionLaunch(settings.task_queue, settings.continue_as_new_after_turns, settings.model_max_attempts)
     shared = SharedActivities(
         model,
@@ -177,6 +183,7 @@ async def running_worker(
                 await reconciler
         await manager.close()
         await clients.close()
+        await storage.close()
         if bus is None:
             await own_bus.close()
         if db is None:

@@ -8,6 +8,7 @@ from activities.tools.definitions import BUILTIN_TOOLS, enabled_builtin_tools
 from dma.store.tables import SessionEvent
 
 Block = dict[str, Any]
+FileSources = dict[str, dict[str, Any]]
 Message = dict[str, Any]
 
 TOOL_USE_TYPES = {"agent.tool_use": "builtin", "agent.custom_tool_use": "custom", "agent.mcp_tool_use": "mcp"}
@@ -19,8 +20,11 @@ _RESULT_ID_FIELD = {
 }
 
 
-def _source(source: dict[str, Any]) -> dict[str, Any] | None:
+def _source(source: dict[str, Any], files: FileSources) -> dict[str, Any] | None:
     kind = source.get("type")
+    if kind == "file":
+        # Resolved beforehand from the Files API (``session_context.file_sources``); absent when unavailable.
+        return files.get(str(source.get("file_id", "")))
     if kind == "base64":
         return {"type": "base64", "media_type": source.get("media_type"), "data": source.get("data")}
     if kind == "url":
@@ -30,15 +34,17 @@ def _source(source: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _content_block(block: dict[str, Any]) -> Block | None:
+def _content_block(block: dict[str, Any], files: FileSources) -> Block | None:
     """A wire content block as the Messages API wants it; blocks it cannot take are left out."""
     kind = block.get("type")
     if kind == "text":
         return {"type": "text", "text": block.get("text", "")}
     if kind in ("image", "document"):
-        source = _source(block.get("source", {}))
+        source = _source(block.get("source", {}), files)
         if source is None:
             return {"type": "text", "text": f"[{kind} {block.get('source', {}).get('file_id', '')} not available]"}
+        if kind == "image" and source["type"] == "text":
+            return {"type": "text", "text": f"[image {block.get('source', {}).get('file_id', '')} is not an image]"}
         converted: Block = {"type": kind, "source": source}
         for key in ("title", "context"):
             if kind == "document" and block.get(key):
@@ -49,14 +55,14 @@ def _content_block(block: dict[str, Any]) -> Block | None:
     return None
 
 
-def _blocks(content: list[dict[str, Any]]) -> list[Block]:
-    return [converted for block in content if (converted := _content_block(block)) is not None]
+def _blocks(content: list[dict[str, Any]], files: FileSources | None = None) -> list[Block]:
+    return [converted for block in content if (converted := _content_block(block, files or {})) is not None]
 
 
-def _event_blocks(row: SessionEvent) -> tuple[str, list[Block]] | None:
+def _event_blocks(row: SessionEvent, files: FileSources) -> tuple[str, list[Block]] | None:
     body = row.body
     if row.type == "user.message":
-        return "user", _blocks(body.get("content", []))
+        return "user", _blocks(body.get("content", []), files)
     if row.type == "system.message":
         text = "\n".join(block.get("text", "") for block in body.get("content", []))
         return "user", [{"type": "text", "text": f"<system>{text}</system>"}]
@@ -117,9 +123,9 @@ def _repair(messages: list[Message]) -> list[Message]:
     return messages
 
 
-def build_messages(rows: list[SessionEvent]) -> list[Message]:
-    """The conversation so far, from processed events in stream order."""
-    turns = [blocks for row in rows if (blocks := _event_blocks(row)) is not None]
+def build_messages(rows: list[SessionEvent], files: FileSources | None = None) -> list[Message]:
+    """The conversation so far, from processed events in stream order; ``files`` resolves ``file`` sources."""
+    turns = [blocks for row in rows if (blocks := _event_blocks(row, files or {})) is not None]
     return _repair(_merge(turns))
 
 

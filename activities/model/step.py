@@ -43,11 +43,13 @@ from activities.model.history import COMPACTED, History, load_history
 from activities.model.providers import ModelClients
 from activities.model.request import ModelRequest, Provider, build_request
 from activities.model.result import ModelResult
+from activities.model.session_context import SessionContext, session_context
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog, Route, UnknownModel
 from dma.clock import utcnow
+from dma.storage import BlobStore
 from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
@@ -153,7 +155,10 @@ class ModelActivities:
         catalog: ModelCatalog,
         max_tokens: int,
         mcp: McpCatalog | None = None,
+        storage: BlobStore | None = None,
     ) -> None:
+        self._db = db
+        self._storage = storage
         self._writer = EventWriter(db, bus)
         self._bus = bus
         self._clients = clients
@@ -171,7 +176,9 @@ class ModelActivities:
     async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
         step = Step.current(request.session_id, request.step)
         try:
-            prepared = await self._begin(request, step, attempt)
+            # Outside the session lock: skill and resource rows and file bytes are read without holding up writers.
+            context = await session_context(self._db, self._storage, step.session_id)
+            prepared = await self._begin(request, step, attempt, context)
         except SessionGone:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
         if isinstance(prepared, ModelStepReply):
@@ -204,7 +211,9 @@ class ModelActivities:
         publisher.flush()
         return await self._record_success(step, plan, prepared.agent, result, mcp)
 
-    async def _begin(self, request: ModelStepRequest, step: Step, attempt: int) -> ModelStepReply | _Prepared:
+    async def _begin(
+        self, request: ModelStepRequest, step: Step, attempt: int, context: SessionContext
+    ) -> ModelStepReply | _Prepared:
         """One transaction: replay check, start the turn, close dead spans, check the budget, read the context.
 
         This attempt's span opens here too, unless the context must be compacted first.
@@ -234,8 +243,8 @@ class ModelActivities:
             elif request.mark_processed or (request.resume and session.status == "idle"):
                 new.append(status_event(step, "running", "session.status_running"))
             new.extend(self._dangling_span_ends(rows, step))
-            agent = dict(session.agent)
-            prepared = _Prepared(agent, await load_history(db, sid))
+            agent = {**session.agent, "system": context.system}
+            prepared = _Prepared(agent, replace(await load_history(db, sid), files=context.files))
             self._plan(prepared, request, attempt)
             plan = prepared.attempt
             if prepared.problem is None and plan is not None and over_budget(session, plan.route):
@@ -288,7 +297,7 @@ class ModelActivities:
         """
         route, attempt = plan.route, plan.number
         done = await compact(provider, route, request, history)
-        rebuilt = replace(request, messages=History(done.kept, done.summary).messages())
+        rebuilt = replace(request, messages=History(done.kept, done.summary, history.files).messages())
         async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 raise SessionGone(step.session_id)

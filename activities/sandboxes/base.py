@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 MIB = 1024 * 1024
@@ -50,6 +51,19 @@ class SandboxLimits:
         if seconds is None or seconds <= 0:
             return self.default_timeout
         return min(seconds, self.max_timeout)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path shown at ``target`` inside the sandbox (session files, outputs, memory stores, skills, repos).
+
+    Both backends take the same list. Every ``source`` sits below the session's mounts directory on the host
+    (``workspace.mounts_dir``), which a root worker binds into its private mount namespace as it does the workspace.
+    """
+
+    source: Path
+    target: str
+    read_only: bool
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,15 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
 from activities.sandboxes import procs
-from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, SandboxError, SandboxLimits
+from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, Mount, SandboxError, SandboxLimits
 from activities.sandboxes.door import Door
 from activities.sandboxes.shell import PersistentShell
-from activities.sandboxes.workspace import GROUP, MOUNT_POINT, PASSWD
+from activities.sandboxes.workspace import GROUP, MOUNT_POINT, MOUNTS_POINT, PASSWD
 
 SANDBOX_UID = 1000
 ETC_FILES = (
@@ -69,7 +70,8 @@ SANDBOX_ENV = {
 }
 # Run by ``sh`` in the root worker's private mount namespace: ``mount`` ($1) binds the workspace ($2) onto the mount
 # point ($3), then the rest of the chain is exec'd.
-BIND_SCRIPT = '"$1" --no-mtab --bind -- "$2" "$3" && shift 3 && exec "$@"'
+# The session's mounts directory ($4) goes onto the second mount point ($5) the same way.
+BIND_SCRIPT = '"$1" --no-mtab --bind -- "$2" "$3" && "$1" --no-mtab --bind -- "$4" "$5" && shift 5 && exec "$@"'
 
 
 def _require(binary: str) -> str:
@@ -94,7 +96,15 @@ def _root_links() -> list[str]:
 class BwrapSandbox:
     """A session's sandbox made of bubblewrap processes: the persistent shell plus one-shot helpers beside it."""
 
-    def __init__(self, session_id: str, workspace: Path, limits: SandboxLimits, host_uid: int | None):
+    def __init__(
+        self,
+        session_id: str,
+        workspace: Path,
+        limits: SandboxLimits,
+        host_uid: int | None,
+        mounts: Sequence[Mount] = (),
+        mounts_root: Path | None = None,
+    ):
         """Describe the sandbox; nothing starts until ``start``.
 
         Args:
@@ -102,9 +112,13 @@ class BwrapSandbox:
             workspace: Host directory bound at ``/workspace`` (owned by ``host_uid``).
             limits: Resource limits.
             host_uid: Host uid to run as (the worker must be root), or None to run as the worker's own uid.
+            mounts: What else the sandbox shows (read-only or read-write), each source below ``mounts_root``.
+            mounts_root: The session's mounts directory (required with mounts when ``host_uid`` is set).
         """
         self._session_id = session_id
         self._workspace = workspace
+        self._mounts = tuple(mounts)
+        self._mounts_root = mounts_root
         self._limits = limits
         self._host_uid = host_uid
         self._limit_prefix = self._build_limit_prefix()
@@ -126,10 +140,15 @@ class BwrapSandbox:
         """The chain that starts bwrap with the persistent shell; ``{passwd}``/``{group}`` stand for pipe fds."""
         argv: list[str] = []
         source = str(self._workspace)
+        mounts = [(str(mount.source), mount) for mount in self._mounts]
         if self._host_uid is not None:
+            assert self._mounts_root is not None or not mounts, "a root worker's mounts need their mounts_root"
+            root = str(self._mounts_root or self._workspace)
             argv += [_require("unshare"), "--mount", "--propagation", "private", "--"]
             argv += [_require("sh"), "-c", BIND_SCRIPT, "dma-sandbox-bind", _require("mount"), source, str(MOUNT_POINT)]
+            argv += [root, str(MOUNTS_POINT)]
             source = str(MOUNT_POINT)
+            mounts = [(str(MOUNTS_POINT / mount.source.relative_to(root)), mount) for mount in self._mounts]
             uid = str(self._host_uid)
             argv += [_require("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
         argv += self._limit_prefix
@@ -156,7 +175,10 @@ class BwrapSandbox:
             "--tmpfs",
             "/dev/shm",
         ]
-        argv += ["--bind", source, "/workspace", "--chdir", "/workspace"]
+        argv += ["--bind", source, "/workspace"]
+        for host_path, mount in mounts:
+            argv += ["--ro-bind" if mount.read_only else "--bind", host_path, mount.target]
+        argv += ["--chdir", "/workspace"]
         # bwrap builds / and /dev on unbounded tmpfs: read-only, so only the sized tmpfs and the workspace take writes.
         argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
         for key, value in SANDBOX_ENV.items():

@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,9 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Ulimit
+from docker.types import Mount as DockerMount
 
-from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, SandboxError, SandboxLimits
+from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, Mount, SandboxError, SandboxLimits
 from activities.sandboxes.docker_exec import SANDBOX_USER, ExecStream
 from activities.sandboxes.output import CappedOutput
 from activities.sandboxes.shell import PersistentShell
@@ -86,6 +87,7 @@ class DockerSandbox:
         limits: SandboxLimits,
         image: str,
         network: str | None,
+        mounts: Sequence[Mount] = (),
     ) -> None:
         """Describe the sandbox; nothing starts until ``start``.
 
@@ -96,6 +98,7 @@ class DockerSandbox:
             limits: Resource limits.
             image: Image to run (``dma-sandbox:latest`` or a derived image with the environment's packages).
             network: Docker network to join, or None for no network at all.
+            mounts: What else the container shows (bind mounts, read-only or read-write).
         """
         self._client = client
         self._api: Any = client.api
@@ -105,6 +108,7 @@ class DockerSandbox:
         self._limits = limits
         self._image = image
         self._network = network
+        self._mounts = tuple(mounts)
         self._container_id: str | None = None
         self._shell: PersistentShell | None = None
 
@@ -133,7 +137,10 @@ class DockerSandbox:
             security_opt=["no-new-privileges"],
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes}"},
-            volumes={str(self._workspace): {"bind": "/workspace", "mode": "rw"}},
+            mounts=[
+                DockerMount("/workspace", str(self._workspace), type="bind"),
+                *(DockerMount(m.target, str(m.source), type="bind", read_only=m.read_only) for m in self._mounts),
+            ],
             pids_limit=limits.pids,
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,

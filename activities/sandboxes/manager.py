@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import docker
 from docker.errors import DockerException, NotFound
 
 from activities.sandboxes import packages, workspace
-from activities.sandboxes.base import IsolationUnavailable, Sandbox, SandboxError, SandboxLimits
+from activities.sandboxes.base import IsolationUnavailable, Mount, Sandbox, SandboxError, SandboxLimits
 from activities.sandboxes.bwrap import BwrapSandbox
 from activities.sandboxes.docker_backend import DockerSandbox
 from activities.sandboxes.docker_net import ensure_network
@@ -38,6 +38,7 @@ class _Entry:
     sandbox: Sandbox
     spec: SandboxSpec
     last_used: float
+    mounts: tuple[Mount, ...] = ()
     busy: int = 0
 
 
@@ -79,15 +80,45 @@ class SandboxManager:
         """The host directory of the session's workspace."""
         return self._root / workspace.check_session_id(session_id) / "workspace"
 
+    def session_dir(self, session_id: str) -> Path:
+        """The host directory of everything the session's sandbox keeps (workspace, mounts, uid record)."""
+        return self._root / workspace.check_session_id(session_id)
+
+    async def prepare_session_dir(self, session_id: str) -> Path:
+        """Create the session's directory and its mounts directory; returns the mounts directory."""
+        await asyncio.to_thread(workspace.prepare_root, self._root)
+        session_dir = self.session_dir(session_id)
+        await asyncio.to_thread(session_dir.mkdir, 0o700, False, True)
+        return await asyncio.to_thread(workspace.mounts_dir, session_dir)
+
+    async def owner(self, session_id: str) -> int | None:
+        """The host uid that sandbox processes of the session write as, when the worker can hand files to it.
+
+        None when the worker is not root: then bwrap sandboxes run as the worker's own uid (and docker ones need
+        world-writable directories, as the workspace has).
+        """
+        if os.geteuid() != 0:
+            return None
+        if self.backend == "docker":
+            return workspace.DOCKER_SANDBOX_UID
+        session_dir = self.session_dir(session_id)
+        await asyncio.to_thread(session_dir.mkdir, 0o700, False, True)
+        async with self._uid_lock:
+            return await asyncio.to_thread(workspace.allocate_uid, self._root, session_dir, self._uid_base, UID_COUNT)
+
     def get(self, session_id: str) -> Sandbox | None:
         """The session's sandbox if this host has one."""
         entry = self._entries.get(session_id)
         return entry.sandbox if entry else None
 
     @asynccontextmanager
-    async def use(self, spec: SandboxSpec) -> AsyncGenerator[Sandbox, None]:
-        """The session's started sandbox, created if needed and protected from the idle reaper while in use."""
-        entry = await self._ensure(spec)
+    async def use(self, spec: SandboxSpec, mounts: Sequence[Mount] = ()) -> AsyncGenerator[Sandbox, None]:
+        """The session's started sandbox, created if needed and protected from the idle reaper while in use.
+
+        A sandbox whose mounts differ from ``mounts`` (a resource was added or removed) is rebuilt with them: its
+        workspace stays, its processes (and the shell's cwd and environment) do not.
+        """
+        entry = await self._ensure(spec, tuple(mounts))
         entry.busy += 1
         try:
             yield entry.sandbox
@@ -95,26 +126,34 @@ class SandboxManager:
             entry.busy -= 1
             entry.last_used = time.monotonic()
 
-    async def ensure(self, spec: SandboxSpec) -> Sandbox:
-        """Create and start the session's sandbox if this host has none (idempotent)."""
-        return (await self._ensure(spec)).sandbox
+    async def ensure(self, spec: SandboxSpec, mounts: Sequence[Mount] | None = None) -> Sandbox:
+        """Create and start the session's sandbox if this host has none (idempotent).
 
-    async def _ensure(self, spec: SandboxSpec) -> _Entry:
+        Without ``mounts`` a sandbox that exists keeps its own, and a new one starts with none.
+        """
+        return (await self._ensure(spec, None if mounts is None else tuple(mounts))).sandbox
+
+    async def _ensure(self, spec: SandboxSpec, mounts: tuple[Mount, ...] | None) -> _Entry:
         sid = workspace.check_session_id(spec.session_id)
         async with self._locks.setdefault(sid, asyncio.Lock()):
             entry = self._entries.get(sid)
+            if entry is not None and mounts is not None and entry.mounts != mounts and not entry.busy:
+                self._entries.pop(sid)
+                await entry.sandbox.stop()
+                entry = None
             if entry is None:
-                entry = _Entry(await self._build(spec), spec, time.monotonic())
+                wanted = mounts or ()
+                entry = _Entry(await self._build(spec, wanted), spec, time.monotonic(), wanted)
                 self._entries[sid] = entry
             entry.last_used = time.monotonic()
             await entry.sandbox.start()
             return entry
 
-    async def _build(self, spec: SandboxSpec) -> Sandbox:
+    async def _build(self, spec: SandboxSpec, mounts: tuple[Mount, ...]) -> Sandbox:
         await asyncio.to_thread(workspace.prepare_root, self._root)
         session_dir = self._root / spec.session_id
         if self.backend == "bwrap":
-            return await self._build_bwrap(spec, session_dir)
+            return await self._build_bwrap(spec, session_dir, mounts)
         client = await self._docker_client()
         image = await asyncio.to_thread(packages.image_for, client, self._image, spec.packages)
         network = None
@@ -122,9 +161,9 @@ class SandboxManager:
             network = self._network = self._network or await asyncio.to_thread(ensure_network, client)
         owner = workspace.DOCKER_SANDBOX_UID if os.geteuid() == 0 else None
         ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, owner)
-        return DockerSandbox(client, spec.session_id, ws, self.limits, image, network)
+        return DockerSandbox(client, spec.session_id, ws, self.limits, image, network, mounts)
 
-    async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path) -> Sandbox:
+    async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path, mounts: tuple[Mount, ...]) -> Sandbox:
         wanted = packages.wanted(spec.packages)
         if wanted:
             raise SandboxError(
@@ -142,7 +181,8 @@ class SandboxManager:
         else:
             logger.warning("worker is not root: bwrap sandboxes share the worker's uid and process budget")
         ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, host_uid)
-        return BwrapSandbox(spec.session_id, ws, self.limits, host_uid)
+        root = await asyncio.to_thread(workspace.mounts_dir, session_dir)
+        return BwrapSandbox(spec.session_id, ws, self.limits, host_uid, mounts, root)
 
     async def _docker_client(self) -> docker.DockerClient:
         if self._docker is None:

@@ -23,6 +23,8 @@ DOCKER_SANDBOX_UID = 1000
 # Empty on the host. A root worker binds a session's workspace onto it in a private mount namespace, from where bwrap,
 # already running as the session's uid, can reach it (see ``bwrap``).
 MOUNT_POINT = Path("/run/dma-sandbox")
+# The same for the session's mounts directory (``mounts_dir``): its subpaths are what ``Mount`` sources name.
+MOUNTS_POINT = Path("/run/dma-sandbox-mounts")
 PASSWD = "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nsandbox:x:1000:1000:sandbox:/workspace:/bin/bash\n"
 GROUP = "root:x:0:\nsandbox:x:1000:\n"
 
@@ -40,12 +42,25 @@ def prepare_root(root: Path) -> None:
 
 
 def prepare_mount_point() -> Path:
-    """Create ``MOUNT_POINT`` (root only): an empty directory of root's that every uid may traverse."""
-    MOUNT_POINT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    info = MOUNT_POINT.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise IsolationUnavailable(f"{MOUNT_POINT} must be a directory owned by root and writable by root alone")
+    """Create ``MOUNT_POINT`` and ``MOUNTS_POINT`` (root only): empty directories of root's every uid may traverse."""
+    for point in (MOUNT_POINT, MOUNTS_POINT):
+        point.mkdir(mode=0o755, parents=True, exist_ok=True)
+        info = point.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise IsolationUnavailable(f"{point} must be a directory owned by root and writable by root alone")
     return MOUNT_POINT
+
+
+def mounts_dir(session_dir: Path) -> Path:
+    """``<session_dir>/mounts``: what the sandbox sees besides its workspace, created root-owned and traversable.
+
+    Read-only mounts stay root's, so the sandbox can change nothing in them; read-write ones (outputs, memory
+    stores mounted ``read_write``) belong to the sandbox's uid, and the worker reads them only through
+    ``hostfs``, which never follows a link the sandbox may have planted.
+    """
+    path = session_dir / "mounts"
+    path.mkdir(mode=0o755, exist_ok=True)
+    return path
 
 
 def allocate_uid(root: Path, session_dir: Path, base: int, count: int) -> int:

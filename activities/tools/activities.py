@@ -17,12 +17,14 @@ from temporalio.exceptions import ApplicationError
 from activities.call_log import load_call, publish_recorded, record_result
 from activities.events import Step
 from activities.heartbeat import heartbeating
-from activities.sandboxes.base import SandboxError
+from activities.sandboxes.base import Mount, SandboxError
 from activities.sandboxes.manager import SandboxManager
+from activities.session_mounts import SessionMounts
 from activities.tools.definitions import builtin_tool_config
 from activities.tools.environment import SelfHostedEnvironment, spec_from_environment
 from activities.tools.outcome import ToolOutcome
 from activities.tools.runner import ToolRunner
+from activities.tools.sandbox_tools import SANDBOX_TOOLS
 from activities.tools.web_fetch import WebFetcher
 from activities.tools.web_search import SearchBackend
 from dma.bus import Bus
@@ -49,6 +51,7 @@ class ToolActivities:
         *,
         host_id: str | None = None,
         task_queue: str | None = None,
+        mounts: SessionMounts | None = None,
     ) -> None:
         """Wire the activities.
 
@@ -61,10 +64,12 @@ class ToolActivities:
             search_backend: Backend for ``web_search`` (None: the tool answers with an error result).
             host_id: This host's id (defaults to ``settings.host_name``).
             task_queue: This host's own queue (defaults to ``sandbox@<host_id>``).
+            mounts: Lays out files, skills, memory stores and repositories around each call (None: none of them).
         """
         self._db = db
         self._bus = bus
         self._manager = manager
+        self._mounts = mounts
         self._runner = ToolRunner(manager, web_fetcher, search_backend)
         self.host_id = host_id or settings.host_name
         if not self.host_id:
@@ -83,7 +88,8 @@ class ToolActivities:
         restored = await asyncio.to_thread(lambda: workspace.is_dir() and any(workspace.iterdir()))
         try:
             async with heartbeating():
-                await self._manager.ensure(req.spec)
+                mounts = await self._prepared_mounts(req.spec.session_id)
+                await self._manager.ensure(req.spec, mounts)
         except SandboxError as err:
             raise ApplicationError(str(err), type="sandbox_unavailable", non_retryable=True) from err
         return SandboxHandle(
@@ -94,6 +100,14 @@ class ToolActivities:
             generation=req.generation,
             workspace_restored=restored,
         )
+
+    async def _prepared_mounts(self, session_id: str) -> list[Mount] | None:
+        """The mounts a new sandbox starts with, so the first tool call need not rebuild it."""
+        if self._mounts is None:
+            return None
+        async with self._db.read() as db:
+            session = await db.get(Session, session_id)
+        return (await self._mounts.prepare(session)).mounts if session is not None else None
 
     @DESTROY_SANDBOX.implement
     async def destroy_sandbox(self, req: DestroyRequest) -> None:
@@ -131,7 +145,14 @@ class ToolActivities:
         raw: dict[str, Any] = call.body.get("input") or {}
         # Cancellation (an interrupt) reaches us through the heartbeat; the sandbox layer kills what the call started.
         async with heartbeating():
-            return await self._runner.run(name, raw, config, spec)
+            if self._mounts is None or name not in SANDBOX_TOOLS:
+                return await self._runner.run(name, raw, config, spec)
+            prepared = await self._mounts.prepare(session)
+            outcome = await self._runner.run(name, raw, config, spec, prepared.mounts)
+            notes = await self._mounts.collect(session, prepared)
+        if not notes:
+            return outcome
+        return ToolOutcome.of("\n\n".join([outcome.full_text, *notes]), is_error=True)
 
     async def _record(self, step: Step, use_id: str, outcome: ToolOutcome, order: list[str]) -> None:
         body: dict[str, Any] = {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from activities.sandboxes.base import SandboxError
+from activities.sandboxes.base import Mount, SandboxError
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.outcome import ToolOutcome
 from activities.tools.sandbox_tools import SANDBOX_FILE_TOOLS, run_bash, run_file_tool
@@ -30,8 +31,18 @@ class ToolRunner:
         self._fetcher = web_fetcher or WebFetcher()
         self._search = search
 
-    async def run(self, name: str, raw: dict[str, Any], config: dict[str, Any], spec: SandboxSpec) -> ToolOutcome:
-        """Run tool ``name`` with input ``raw`` and its effective ``config``; failures become error outcomes."""
+    async def run(
+        self,
+        name: str,
+        raw: dict[str, Any],
+        config: dict[str, Any],
+        spec: SandboxSpec,
+        mounts: Sequence[Mount] = (),
+    ) -> ToolOutcome:
+        """Run tool ``name`` with input ``raw`` and its effective ``config``; failures become error outcomes.
+
+        ``mounts`` are what the session's sandbox must show (``activities.session_mounts``).
+        """
         if name == "web_fetch":
             return await self._fetcher.run(raw, config)
         if name == "web_search":
@@ -40,7 +51,7 @@ class ToolRunner:
             return ToolOutcome.error(f"Unknown tool: {name}")
         limits = self.manager.limits
         try:
-            async with self.manager.use(spec) as sandbox:
+            async with self.manager.use(spec, mounts) as sandbox:
                 if name == "bash":
                     return await run_bash(sandbox, limits, raw)
                 return await run_file_tool(sandbox, limits, name, raw)

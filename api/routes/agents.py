@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from api import unsupported
+from api import skill_refs, unsupported
 from api.deps import DbDep, StateDep
 from api.errors import InvalidRequest
 from api.model_rules import check_model
@@ -59,6 +59,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 async def create_agent(body: AgentCreate, state: StateDep) -> dict[str, Any]:
     """Create an agent at version 1."""
     unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
+    await skill_refs.resolve_models(state.db, body.skills)
     agent = body.to_body()
     check_model(state.catalog, agent)
     return await store.create_agent(state.db, agent)
@@ -91,6 +92,7 @@ async def update_agent(agent_id: str, body: AgentUpdate, state: StateDep) -> dic
     unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
     if body.model is not None:
         check_model(state.catalog, {"model": normalize_model(body.model)})
+    await skill_refs.resolve_models(state.db, body.skills)
     return await store.update_agent(state.db, agent_id, body)
 
 

@@ -36,6 +36,7 @@ from dma.schemas.deployments import (
 )
 from dma.store import deployments as store
 from dma.store import launch as launcher
+from dma.store import session_resources as resource_store
 from dma.store.tables import Deployment
 from workflows.contracts import Delivery
 from workflows.schedule_entry import Timing
@@ -66,10 +67,11 @@ async def create_deployment(body: DeploymentCreate, state: StateDep) -> dict[str
     events = initial_event_rows(body.initial_events)
     schedule = schedule_row(body.schedule)
     metadata = check_metadata(body.metadata or {})
-    refuse_unsupported(body.resources, body.vault_ids)
+    refuse_unsupported(body.vault_ids)
     async with state.db.write() as db:
         agent_id, version = await resolve_agent_pin(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
+        resources = await resource_store.deployment_configs(db, body.resources or [])
         now = utcnow()
         row = Deployment(
             id=new_id("depl"),
@@ -81,7 +83,7 @@ async def create_deployment(body: DeploymentCreate, state: StateDep) -> dict[str
             initial_events=events,
             meta=metadata,
             vault_ids=[],
-            resources=[],
+            resources=resources,
             budget=body.budget.model_dump(mode="json") if body.budget else None,
             schedule=schedule,
             created_at=now,

@@ -66,6 +66,7 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and accepts no new events")
         reject_work_at_budget(row, [str(getattr(event, "type", "")) for event in events])
+        await event_intake.check_files(db, events)
         intake = await event_intake.take_in(db, session_id, events, at_budget=at_budget(row))
         await log.insert_user_events(db, session_id, intake.queued)
         await log.append(db, row, intake.processed_now)

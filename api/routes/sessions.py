@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,10 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api import session_control, unsupported
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
-from api.event_intake import check_sizes
+from api.event_intake import check_files, check_sizes
 from api.model_rules import check_budget_change, check_budgeted_models, check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
+from api.skill_refs import resolve_snapshot_skills
 from dma.bus import BusMessage
 from dma.catalog.catalog import ModelCatalog
 from dma.ids import is_id, new_id
@@ -31,6 +33,7 @@ from dma.schemas.sessions import (
     session_response,
 )
 from dma.store import events as log
+from dma.store import session_resources as resource_store
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
@@ -58,8 +61,6 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     """Create a session from an agent (optionally with overrides) and an environment."""
     if isinstance(body.agent, AgentWithOverrides):
         unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
-    if body.resources:
-        raise InvalidRequest("session resources are not supported by this server yet")
     initial = body.initial_events or []
     if any(event.type != "user.message" for event in initial):
         raise InvalidRequest("initial_events: user.define_outcome is not supported by this server yet")
@@ -70,6 +71,8 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
         if body.budget is not None:
             check_budgeted_models(state.catalog, snapshot)
         environment = await resolve_environment(db, body.environment_id)
+        await resolve_snapshot_skills(db, snapshot)
+        await check_files(db, initial)
         vault_ids = await check_session_vaults(db, body.vault_ids or [])
         new = store.NewSession(
             title=body.title,
@@ -78,7 +81,10 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
             running=bool(initial),
             vault_ids=vault_ids,
         )
-        row = await store.insert(db, store.new_row(agent_id, agent_version, snapshot, environment, new))
+        fresh = store.new_row(agent_id, agent_version, snapshot, environment, new)
+        resources = await resource_store.build(db, fresh.id, body.resources or [])
+        row = await store.insert(db, fresh)
+        await resource_store.insert(db, row, resources)
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
     if queued:
@@ -125,9 +131,9 @@ async def list_sessions(
     if cursor is not None and cursor.get("back"):
         descending = not descending
     after = _cursor_position(cursor)
-    if memory_store_id is not None:
-        return {"data": [], "next_page": None, "prev_page": None}
     async with state.db.read() as db:
+        if memory_store_id is not None:
+            filters = replace(filters, ids=tuple(await resource_store.sessions_with_store(db, memory_store_id)))
         rows = await store.page(db, filters, limit + 1, descending, after)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -17,6 +17,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # A request line per model call (httpx, httpx2), one line per migration (alembic), an access line per request.
 CHATTY_LIBRARIES = ("httpx", "httpx2", "httpcore", "alembic", "uvicorn.access", "docker", "urllib3")
 # ``workflow.logger`` is a LoggerAdapter on this logger; it is silent on replay, so a turn is logged once.
+# Drivers whose DEBUG lines carry SQL statement parameters (a repository token, a memory's content): never below
+# INFO, even when everything else is at DEBUG.
+PARAMETER_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
 TURN_LOGGER = "temporalio.workflow"
 CORE_LOGGER = "temporalio.core"
 
@@ -33,6 +36,8 @@ def configure(level: str) -> None:
     logging.basicConfig(level=number, format=LOG_FORMAT, force=True)
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(number if number <= logging.DEBUG else max(number, logging.WARNING))
+    for name in PARAMETER_LOGGERS:
+        logging.getLogger(name).setLevel(max(number, logging.INFO))
     # The per-turn line is INFO; it stays visible at the quiet default, and hides only above WARNING.
     logging.getLogger(TURN_LOGGER).setLevel(logging.INFO if number <= logging.WARNING else number)
     # The turn line names its session already; the adapter's dict of workflow info would double its length.

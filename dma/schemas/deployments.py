@@ -17,6 +17,7 @@ from dma.clock import rfc3339
 from dma.cron import CronSchedule, parse_cron
 from dma.schemas.common import RequestModel, SchemaError, check_metadata
 from dma.schemas.events import SystemMessage, UserDefineOutcome, UserMessage, event_body, has_redacted_block
+from dma.schemas.resources import ResourceIn
 from dma.schemas.sessions import BudgetLimit, ResourceId
 from dma.store.tables import Deployment, DeploymentRun
 
@@ -58,7 +59,7 @@ class DeploymentCreate(RequestModel):
     budget: BudgetLimit | None = None
     description: Description | None = None
     metadata: dict[str, str] | None = None
-    resources: Annotated[list[dict[str, Any]], Field(max_length=500)] | None = None
+    resources: Annotated[list[ResourceIn], Field(max_length=100)] | None = None
     schedule: ScheduleParam | None = None
     vault_ids: Annotated[list[ResourceId], Field(max_length=50)] | None = None
 
@@ -73,7 +74,7 @@ class DeploymentUpdate(RequestModel):
     initial_events: InitialEvents | None = None
     metadata: dict[str, str | None] | None = None
     name: Name | None = None
-    resources: Annotated[list[dict[str, Any]], Field(max_length=500)] | None = None
+    resources: Annotated[list[ResourceIn], Field(max_length=100)] | None = None
     schedule: ScheduleParam | None = None
     vault_ids: Annotated[list[ResourceId], Field(max_length=50)] | None = None
 

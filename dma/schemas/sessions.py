@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dma.clock import as_utc, rfc3339, utcnow
 from dma.schemas.events import InitialEvent
+from dma.schemas.resources import ResourceIn
 from dma.store.tables import Session
 
 ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -65,7 +66,7 @@ class SessionCreate(_Wire):
     environment_id: ResourceId
     title: Annotated[str, StringConstraints(max_length=500)] | None = None
     metadata: Annotated[Metadata, Field(max_length=MAX_METADATA_PAIRS)] | None = None
-    resources: Annotated[list[dict[str, Any]], Field(max_length=100)] | None = None
+    resources: Annotated[list[ResourceIn], Field(max_length=100)] | None = None
     vault_ids: Annotated[list[ResourceId], Field(max_length=50)] | None = None
     budget: BudgetLimit | None = None
     initial_events: Annotated[list[InitialEvent], Field(max_length=50)] | None = None

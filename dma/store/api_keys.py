@@ -49,8 +49,8 @@ async def revoke_key(db: Database, key_id: str) -> ApiKey | None:
     return row
 
 
-async def is_valid(db: Database, key: str) -> bool:
-    """Whether a stored, unrevoked key matches."""
+async def key_id(db: Database, key: str) -> str | None:
+    """The id of the stored, unrevoked key that matches, if any."""
     async with db.read() as session:
         row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
-    return row is not None and row.revoked_at is None
+    return row.id if row is not None and row.revoked_at is None else None

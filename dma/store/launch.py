@@ -18,18 +18,28 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dma.clock import utcnow
 from dma.ids import event_id, new_id
 from dma.schemas.agents import session_agent_snapshot
+from dma.schemas.common import NotFoundError, SchemaError
 from dma.store import agents as agent_store
 from dma.store import deployments as store
 from dma.store import events as log
+from dma.store import session_resources as resource_store
 from dma.store import sessions as session_store
 from dma.store.events import NewEvent
-from dma.store.tables import Deployment, DeploymentRun, Environment, Session
+from dma.store.tables import Deployment, DeploymentRun, Environment, Session, SessionResource
 
 Trigger = Literal["schedule", "manual"]
 # Run errors that pause a deployment when a scheduled fire records them: every error the deployment's own
 # configuration causes (the SDK's paused-reason union); a rate limit or a rejected request does not.
 PAUSING_ERRORS = frozenset(
-    {"agent_archived_error", "environment_archived_error", "environment_not_found_error", "unknown_error"}
+    {
+        "agent_archived_error",
+        "environment_archived_error",
+        "environment_not_found_error",
+        "file_not_found_error",
+        "memory_store_archived_error",
+        "session_resource_not_found_error",
+        "unknown_error",
+    }
 )
 # Initial events that a fire delivers as messages (each one starts or joins the first turn).
 MESSAGE_TYPES = ("user.message", "system.message")
@@ -69,8 +79,26 @@ async def _environment(db: AsyncSession, deployment: Deployment) -> Environment:
     return row
 
 
-async def _session(db: AsyncSession, deployment: Deployment) -> Session:
-    """A new session row for the deployment's pinned agent version and environment (not yet stored)."""
+async def _resources(db: AsyncSession, deployment: Deployment, session_id: str) -> list[SessionResource]:
+    """The new session's resource rows, built from the deployment's.
+
+    They were checked at create, but a file or store may since have gone or been archived: the run error names it.
+    """
+    rows: list[SessionResource] = []
+    for item in resource_store.parse_configs(deployment.resources or []):
+        try:
+            rows.extend(await resource_store.build(db, session_id, [item]))
+        except NotFoundError as missing:
+            kind = "file_not_found_error" if item.type == "file" else "session_resource_not_found_error"
+            raise FireFailed(kind, missing.message) from None
+        except SchemaError as refused:
+            kind = "memory_store_archived_error" if item.type == "memory_store" else "unknown_error"
+            raise FireFailed(kind, refused.message) from None
+    return rows
+
+
+async def _session(db: AsyncSession, deployment: Deployment) -> tuple[Session, list[SessionResource]]:
+    """A new session row for the deployment's agent version and environment, and its resource rows (not stored)."""
     agent = await agent_store.get_agent_for_session(db, deployment.agent_id, deployment.agent_version)
     if agent is None:
         raise FireFailed(
@@ -83,7 +111,8 @@ async def _session(db: AsyncSession, deployment: Deployment) -> Session:
     new = session_store.NewSession(
         title=deployment.name, budget=deployment.budget, running=True, deployment_id=deployment.id
     )
-    return session_store.new_row(deployment.agent_id, deployment.agent_version, snapshot, environment, new)
+    session = session_store.new_row(deployment.agent_id, deployment.agent_version, snapshot, environment, new)
+    return session, await _resources(db, deployment, session.id)
 
 
 async def _existing(db: AsyncSession, run: DeploymentRun) -> Launched:
@@ -115,13 +144,14 @@ async def launch(
         created_at=utcnow(),
     )
     try:
-        session = await _session(db, deployment)
+        session, resources = await _session(db, deployment)
     except FireFailed as failed:
         run.error = {"type": failed.error_type, "message": failed.message}
         db.add(run)
         await db.flush()
         return Launched(run)
     await session_store.insert(db, session)
+    await resource_store.insert(db, session, resources)
     ids = initial_event_ids(run.id, len(deployment.initial_events))
     queued = [
         NewEvent(ident, str(event["type"]), {k: v for k, v in event.items() if k != "type"})

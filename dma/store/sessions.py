@@ -16,7 +16,7 @@ from dma.store import events as log
 from dma.store import mcp_tools
 from dma.store.events import NewEvent
 from dma.store.keyset import page_query
-from dma.store.tables import Environment, Session, SessionEvent
+from dma.store.tables import Environment, Session, SessionEvent, SessionResource
 
 IDLE_STATES = ("idle",)
 # Queued events that start a turn: user messages, and the system messages of deployments and wakeups.
@@ -33,6 +33,8 @@ class SessionFilter:
     include_archived: bool = False
     deployment_id: str | None = None
     created: tuple[tuple[str, datetime], ...] = ()
+    # Only these sessions (None: any); e.g. those a memory store is attached to.
+    ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ async def page(
         statement = statement.where(Session.agent_id == filters.agent_id)
     if filters.agent_version is not None:
         statement = statement.where(Session.agent_version == filters.agent_version)
+    if filters.ids is not None:
+        statement = statement.where(col(Session.id).in_(filters.ids))
     if filters.deployment_id is not None:
         statement = statement.where(Session.deployment_id == filters.deployment_id)
     if filters.statuses:
@@ -129,6 +133,7 @@ async def archive(db: AsyncSession, session: Session, event: NewEvent) -> None:
 async def remove(db: AsyncSession, session_id: str) -> None:
     """Delete the session and its whole event log."""
     await log.delete_session_events(db, session_id)
+    await db.exec(delete(SessionResource).where(col(SessionResource.session_id) == session_id))
     await mcp_tools.drop(db, session_id)
     await db.exec(delete(Session).where(col(Session.id) == session_id))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 JsonMap = dict[str, Any]
@@ -151,6 +151,149 @@ class SessionEvent(SQLModel, table=True):
     # The tool use an answer or a result refers to (tool_use_id / custom_tool_use_id), to find answered calls.
     ref: str | None = Field(default=None, max_length=64)
     extra: JsonMap | None = _json(nullable=True)
+
+
+class StoredFile(SQLModel, table=True):
+    """A file of the Files API: an upload, or a file a session wrote under ``/mnt/session/outputs``.
+
+    ``sha256`` names its blob in ``dma.storage``; ``output_path`` is where a session output sits below the outputs
+    directory (one row per path, rewritten when the session changes the file).
+    """
+
+    __tablename__ = "files"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (
+        Index("ix_files_scope", "scope_id", "output_path"),
+        Index("ix_files_sha256", "sha256"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    filename: str = Field(sa_column=Column(Text, nullable=False))
+    mime_type: str = Field(max_length=255)
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(max_length=64)
+    downloadable: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    scope_id: str | None = Field(default=None, max_length=64)
+    output_path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts(index=True)
+    expires_at: datetime | None = _ts(nullable=True)
+
+
+class MemoryStore(SQLModel, table=True):
+    __tablename__ = "memory_stores"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=255)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    meta: JsonMap = _json()
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class Memory(SQLModel, table=True):
+    """The current state of one memory; its history is in ``memory_versions``."""
+
+    __tablename__ = "memories"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (UniqueConstraint("memory_store_id", "path", name="uq_memories_path"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    memory_store_id: str = Field(max_length=64, index=True)
+    path: str = Field(sa_column=Column(Text, nullable=False))
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    content_sha256: str = Field(max_length=64)
+    content_size_bytes: int
+    memory_version_id: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class MemoryVersion(SQLModel, table=True):
+    """An immutable record of one write; redaction nulls its content fields but keeps the record."""
+
+    __tablename__ = "memory_versions"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (
+        Index("ix_memory_versions_store_created", "memory_store_id", "created_at"),
+        Index("ix_memory_versions_memory", "memory_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    memory_store_id: str = Field(max_length=64)
+    memory_id: str = Field(max_length=64)
+    operation: str = Field(max_length=16)
+    content: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    content_sha256: str | None = Field(default=None, max_length=64)
+    content_size_bytes: int | None = None
+    path: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_by: JsonMap | None = _json(nullable=True)
+    # The actor's id by kind, for the list filters (``session_id=``, ``api_key_id=``).
+    session_id: str | None = Field(default=None, max_length=64, index=True)
+    api_key_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+    redacted_at: datetime | None = _ts(nullable=True)
+    redacted_by: JsonMap | None = _json(nullable=True)
+
+
+class Skill(SQLModel, table=True):
+    __tablename__ = "skills"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=255)
+    # The kebab-case slug from SKILL.md; every version keeps it.
+    name: str = Field(max_length=64)
+    source: str = Field(default="custom", max_length=32)
+    latest_version_id: str = Field(max_length=64)
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+
+
+class SkillVersion(SQLModel, table=True):
+    """One upload of a skill; its files are ``skill_files`` rows."""
+
+    __tablename__ = "skill_versions"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    skill_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=64)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    directory: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts()
+
+
+class SkillFile(SQLModel, table=True):
+    """One file of a skill version: its path below the skill's directory and the digest of its blob."""
+
+    __tablename__ = "skill_files"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (Index("ix_skill_files_sha256", "sha256"),)
+
+    skill_id: str = Field(primary_key=True, max_length=64)
+    version_id: str = Field(primary_key=True, max_length=64)
+    path: str = Field(sa_column=Column(Text, primary_key=True))
+    sha256: str = Field(max_length=64)
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SessionResource(SQLModel, table=True):
+    """A resource of a session (``sessions.resources``); ``body`` is its response form minus id and timestamps.
+
+    ``secret`` holds a repository's ``authorization_token``: read only by the worker that clones, never returned.
+    """
+
+    __tablename__ = "session_resources"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (
+        Index("ix_session_resources_session", "session_id", "position"),
+        Index("ix_session_resources_memory_store", "memory_store_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    session_id: str = Field(max_length=64)
+    position: int
+    type: str = Field(max_length=32)
+    file_id: str | None = Field(default=None, max_length=64)
+    memory_store_id: str | None = Field(default=None, max_length=64)
+    body: JsonMap = _json()
+    secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class Vault(SQLModel, table=True):

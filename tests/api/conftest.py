@@ -7,13 +7,29 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
+from tests.api.recording import Recorder, recording_client
+from tests.fakes.git_server import GitServer
 from tests.fakes.model_server import FakeModelServer
 from tests.stack import API_KEY, Stack, TemporalDevServer, private_data_dir, remove_private_data_dir
 
 
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    """A repository host on loopback that the sandbox stacks clone ``github_repository`` resources from."""
+    server = GitServer(tmp_path_factory.mktemp("git-host")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session", params=["bwrap", "docker"])
 def sandbox_stack(
-    request: pytest.FixtureRequest, stack: Stack, temporal_server: TemporalDevServer, model_server: FakeModelServer
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    temporal_server: TemporalDevServer,
+    model_server: FakeModelServer,
+    git_server: GitServer,
 ) -> Iterator[Stack]:
     """A stack on the suite's database whose worker runs sandboxes on the given backend.
 
@@ -25,7 +41,7 @@ def sandbox_stack(
         temporal_server.address,
         model_server.url,
         directory,
-        worker_overrides={"sandbox_backend": request.param},
+        worker_overrides={"sandbox_backend": request.param, "github_base_url": git_server.url},
     ).start()
     try:
         yield running
@@ -39,3 +55,12 @@ def sandbox_client(sandbox_stack: Stack) -> Iterator[anthropic.Anthropic]:
     """A client of ``sandbox_stack``."""
     with anthropic.Anthropic(api_key=API_KEY, base_url=sandbox_stack.base_url, _strict_response_validation=True) as sdk:
         yield sdk
+
+
+@pytest.fixture
+def recorded(sandbox_stack: Stack) -> Iterator[tuple[anthropic.Anthropic, Recorder]]:
+    """A strict SDK client of ``sandbox_stack`` that records its requests: the conformance scenarios run through it
+    on both databases and both sandbox backends."""
+    client, recorder = recording_client(sandbox_stack.base_url)
+    with client:
+        yield client, recorder

@@ -242,7 +242,12 @@ def test_other_bad_inputs_are_4xx_in_the_envelope_and_write_nothing(
         ({"environment_id": archived_env.id}, 400),
         ({"environment_id": "env_missing"}, 404),
         ({"vault_ids": ["vlt_x"]}, 404),
-        ({"resources": [{"type": "file", "file_id": "file_x"}]}, 400),
+        ({"resources": [{"type": "file", "file_id": "file_x"}]}, 404),
+        ({"resources": [{"type": "memory_store", "memory_store_id": "memstore_x"}]}, 404),
+        (
+            {"resources": [{"type": "github_repository", "url": "https://github.com/a/b", "authorization_token": "t"}]},
+            400,
+        ),
         ({"initial_events": [outcome]}, 400),
         ({"initial_events": [system, user_message("hi")]}, 400),
         ({"metadata": {str(i): "v" for i in range(17)}}, 400),
@@ -343,3 +348,41 @@ def test_unknown_ids_are_404(client: anthropic.Anthropic) -> None:
     ):
         with pytest.raises(anthropic.NotFoundError):
             call()
+
+
+def test_resources_pass_through_to_the_sessions_a_deployment_creates(client: anthropic.Anthropic) -> None:
+    data = client.beta.files.upload(file=("data.csv", b"a,b\n", "text/csv"))
+    store = client.beta.memory_stores.create(name="Deploy Notes")
+    resources: list[Any] = [
+        {"type": "file", "file_id": data.id, "mount_path": "/workspace/data.csv"},
+        {"type": "memory_store", "memory_store_id": store.id, "access": "read_only", "instructions": "read first"},
+    ]
+    created = deploy(client, resources=resources)
+    assert [r.to_dict() for r in created.resources] == resources
+    assert client.beta.deployments.retrieve(created.id).resources == created.resources
+    run = client.beta.deployments.run(created.id)
+    assert run.error is None and run.session_id
+    session = client.beta.sessions.retrieve(run.session_id)
+    attached = [r.to_dict() for r in session.resources]
+    assert attached[0]["type"] == "file" and attached[0]["file_id"] == data.id
+    assert attached[0]["mount_path"] == "/workspace/data.csv"
+    assert attached[1]["memory_store_id"] == store.id and attached[1]["access"] == "read_only"
+    assert attached[1]["instructions"] == "read first"
+    assert [s.id for s in client.beta.sessions.list(memory_store_id=store.id)] == [run.session_id]
+    # A file deleted since the deployment was made: the next fire records which reference broke.
+    client.beta.files.delete(data.id)
+    broken = client.beta.deployments.run(created.id)
+    assert broken.session_id is None and broken.error is not None and broken.error.type == "file_not_found_error"
+    cleared = client.beta.deployments.update(created.id, resources=[])
+    assert cleared.resources == []
+    assert client.beta.deployments.run(created.id).error is None
+
+
+def test_a_fire_with_an_archived_memory_store_names_it(client: anthropic.Anthropic) -> None:
+    store = client.beta.memory_stores.create(name="Soon Archived")
+    created = deploy(client, resources=[{"type": "memory_store", "memory_store_id": store.id}])
+    client.beta.memory_stores.archive(store.id)
+    run = client.beta.deployments.run(created.id)
+    assert run.session_id is None and run.error is not None and run.error.type == "memory_store_archived_error"
+    with pytest.raises(anthropic.BadRequestError):
+        client.beta.deployments.update(created.id, resources=[{"type": "memory_store", "memory_store_id": store.id}])

@@ -11,14 +11,13 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.helpers import make_agent, make_environment
+from tests.helpers import make_agent
 
 TOOLSET = {"type": "agent_toolset_20260401"}
 LIMITED_WITH_HOSTS = {"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["pypi.org"]}}
 
 # (field named in the message, the agent fields that use it)
 AGENT_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("skills", {"skills": [{"type": "anthropic", "skill_id": "xlsx"}], "tools": [TOOLSET]}),
     ("multiagent", {"multiagent": {"type": "coordinator", "agents": [{"type": "self"}]}}),
 ]
 
@@ -38,15 +37,6 @@ def test_agent_create_and_update_refuse(client: anthropic.Anthropic, field: str,
     agent = make_agent(client)
     refused(lambda: client.beta.agents.update(agent.id, version=1, **fields), field)
     assert client.beta.agents.retrieve(agent.id).version == 1
-
-
-@pytest.mark.parametrize(("field", "fields"), [c for c in AGENT_CASES if c[0] != "multiagent"])
-def test_session_agent_overrides_refuse(client: anthropic.Anthropic, field: str, fields: dict[str, Any]) -> None:
-    agent = make_agent(client)
-    env = make_environment(client)
-    override = {"type": "agent_with_overrides", "id": agent.id, **fields}
-    refused(lambda: client.beta.sessions.create(agent=override, environment_id=env.id), f"agent.{field}")  # type: ignore[arg-type]
-    assert list(client.beta.sessions.list(agent_id=agent.id, include_archived=True)) == []
 
 
 def test_allowed_hosts_are_refused(client: anthropic.Anthropic) -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from api.app import create_app
 from dma.settings import ApiSettings
-from tests.fuzz.test_openapi_fuzz import AUTH, EXPECTED_STATUSES, seed_vault
+from tests.fuzz.resources import make_resources
+from tests.fuzz.test_openapi_fuzz import AUTH, EXPECTED_STATUSES
 from tests.stack import Stack
 
 OPENAPI = create_app(ApiSettings()).openapi()
@@ -31,9 +32,14 @@ UNDECLARED_QUERY = {
     "/v1/sessions": ["limit", "statuses[]", "created_at[gte]"],
     "/v1/sessions/{session_id}/events": ["limit", "types[]", "created_at[lt]"],
     "/v1/sessions/{session_id}/events/stream": ["event_deltas[]"],
+    "/v1/files": ["limit", "ids[]"],
+    "/v1/sessions/{session_id}/resources": ["limit", "page"],
+    "/v1/memory_stores": ["created_at[gte]"],
+    "/v1/memory_stores/{memory_store_id}/memory_versions": ["created_at[lte]"],
     "/v1/deployments": ["created_at_gte", "created_at[lte]"],
     "/v1/deployment_runs": ["created_at_gt", "created_at[lt]"],
 }
+MULTIPART = {("POST", "/v1/files"), ("POST", "/v1/skills"), ("POST", "/v1/skills/{skill_id}/versions")}
 STREAM = "/v1/sessions/{session_id}/events/stream"
 NUL = ["\x00", "a\x00b"]
 HUGE = ["9" * 40]
@@ -68,6 +74,16 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/sessions/{session_id}"): {"title": "t", "metadata": {"k": "v"}},
         ("POST", "/v1/environments/{environment_id}"): {"name": "n", "description": "d"},
         ("POST", "/v1/sessions/{session_id}/events"): {"events": [{"type": "user.message", "content": text("hi")}]},
+        ("POST", "/v1/sessions/{session_id}/resources"): {"type": "file", "file_id": ids["file_id"]},
+        ("POST", "/v1/sessions/{session_id}/resources/{resource_id}"): {"authorization_token": "t"},
+        ("POST", "/v1/memory_stores"): {"name": "n", "description": "d", "metadata": {"k": "v"}},
+        ("POST", "/v1/memory_stores/{memory_store_id}"): {"name": "n", "description": "d", "metadata": {"k": "v"}},
+        ("POST", "/v1/memory_stores/{memory_store_id}/memories"): {"path": "/hostile/a.md", "content": "c"},
+        ("POST", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}"): {
+            "content": "c",
+            "path": "/fuzz.md",
+            "precondition": {"type": "content_sha256", "content_sha256": "0" * 64},
+        },
         ("POST", "/v1/vaults"): {"display_name": "v", "metadata": {"k": "v"}},
         ("POST", "/v1/vaults/{vault_id}"): {"display_name": "v", "metadata": {"k": "v"}},
         ("POST", "/v1/vaults/{vault_id}/credentials"): {
@@ -115,11 +131,27 @@ def deployment_body(ids: dict[str, str]) -> dict[str, Any]:
         "description": "d",
         "metadata": {"k": "v"},
         "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "resources": [{"type": "file", "file_id": ids["file_id"], "mount_path": "/workspace/f.txt"}],
         "initial_events": [
             {"type": "user.message", "content": text("hi")},
             {"type": "system.message", "content": text("s")},
         ],
     }
+
+
+def multipart_requests(path: str, method: str, base: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Uploads with a hostile file name, part name or form field (the bodies JSON sweeps cannot reach)."""
+    if (method, path) not in MULTIPART:
+        return
+    field = "file" if path == "/v1/files" else "files[]"
+    for hostile in HOSTILE:
+        name = hostile if path == "/v1/files" else f"fuzz/{hostile}"
+        yield base | {"where": "multipart:filename", "hostile": hostile, "files": [(field, (name, b"x"))]}
+        yield base | {"where": "multipart:part", "hostile": hostile, "files": [(hostile, ("a.txt", b"x"))]}
+        data = {"expires_in_seconds" if path == "/v1/files" else "display_name": hostile}
+        skill = [(field, ("fuzz/SKILL.md", b"---\nname: fuzz\ndescription: d\n---\n"))]
+        files = [(field, ("a.txt", b"x"))] if path == "/v1/files" else skill
+        yield base | {"where": "multipart:field", "hostile": hostile, "files": files, "data": data}
 
 
 def string_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -171,6 +203,7 @@ def requests_for(path: str, method: str, op: dict[str, Any], ids: dict[str, str]
         # HTTP cannot carry the others in a header value: the client refuses to send them.
         for hostile in [h for h in HOSTILE if h.isascii() and h.isprintable() and h == h.strip()]:
             yield base | {"where": f"header:{name}", "hostile": hostile, "headers": {name: hostile}}
+    yield from multipart_requests(path, method, base)
     body = valid_bodies(ids).get((method, path))
     for spot in string_paths(body) if body is not None else []:
         where = "body:" + ".".join(str(step[0] if isinstance(step, tuple) else step) for step in spot)
@@ -182,7 +215,13 @@ def send(http: httpx.Client, method: str, request: dict[str, Any], stream: bool)
     headers = {**AUTH, **request["headers"]}
     if not stream:
         return http.request(
-            method, request["path"], params=request["params"], headers=headers, json=request.get("json")
+            method,
+            request["path"],
+            params=request["params"],
+            headers=headers,
+            json=request.get("json"),
+            files=request.get("files"),
+            data=request.get("data"),
         )
     with http.stream(method, request["path"], params=request["params"], headers=headers) as response:
         if response.status_code >= 400:
@@ -206,22 +245,7 @@ OPERATIONS = [
 @pytest.fixture(scope="session")
 def hostile_ids(stack: Stack) -> dict[str, str]:
     with httpx.Client(base_url=stack.base_url, headers=AUTH, timeout=30) as http:
-        agent = http.post("/v1/agents", json={"name": "hostile", "model": "claude-sonnet-4-6"}).json()["id"]
-        env = http.post("/v1/environments", json={"name": "hostile", "config": {"type": "cloud"}}).json()["id"]
-        session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
-        vault, credential = seed_vault(http)
-        ids = {"agent_id": agent, "environment_id": env, "session_id": session}
-        deployment = http.post("/v1/deployments", json={**deployment_body(ids), "schedule": None}).json()["id"]
-        run = http.post(f"/v1/deployments/{deployment}/run").json()["id"]
-        wakeup = http.post(f"/v1/sessions/{session}/wakeups", json={"reason": "r", "in_seconds": 3600}).json()["id"]
-    return {
-        **ids,
-        "vault_id": vault,
-        "credential_id": credential,
-        "deployment_id": deployment,
-        "deployment_run_id": run,
-        "wakeup_id": wakeup,
-    }
+        return make_resources(http, "hostile")
 
 
 def misbehaviour(http: httpx.Client, method: str, path: str, request: dict[str, Any]) -> str | None:

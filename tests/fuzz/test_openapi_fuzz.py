@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from api.app import create_app
 from dma.settings import ApiSettings
+from tests.fuzz.resources import make_resources
 from tests.stack import API_KEY, Stack
 
 AUTH = {"authorization": f"Bearer {API_KEY}"}
@@ -32,7 +33,7 @@ AUTH = {"authorization": f"Bearer {API_KEY}"}
 EXPECTED_STATUSES = {200, 400, 401, 404, 405, 409, 413, 415}
 # Left with made-up ids: a real session would stream forever, and deleting or archiving the shared fixtures would
 # turn every later example into a 404.
-RANDOM_IDS_ONLY = ("/events/stream", "/archive")
+RANDOM_IDS_ONLY = ("/events/stream", "/archive", "/redact")
 
 OPENAPI = create_app(ApiSettings()).openapi()
 OPERATIONS: list[APIOperation[Any]] = [
@@ -52,35 +53,7 @@ FUZZ_SETTINGS = settings(
 def fuzz_ids(stack: Stack) -> dict[str, str]:
     """Real resources to aim some examples at."""
     with httpx.Client(base_url=stack.base_url, headers=AUTH, timeout=30) as http:
-        agent = http.post("/v1/agents", json={"name": "fuzz", "model": "claude-sonnet-4-6"}).json()["id"]
-        env = http.post("/v1/environments", json={"name": "fuzz", "config": {"type": "cloud"}}).json()["id"]
-        session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
-        vault, credential = seed_vault(http)
-        events = [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]
-        deployment = http.post(
-            "/v1/deployments", json={"name": "f", "agent": agent, "environment_id": env, "initial_events": events}
-        ).json()["id"]
-        run = http.post(f"/v1/deployments/{deployment}/run").json()["id"]
-        wakeup = http.post(f"/v1/sessions/{session}/wakeups", json={"reason": "r", "in_seconds": 3600}).json()["id"]
-    return {
-        "agent_id": agent,
-        "environment_id": env,
-        "session_id": session,
-        "agent": agent,
-        "vault_id": vault,
-        "credential_id": credential,
-        "deployment_id": deployment,
-        "deployment_run_id": run,
-        "wakeup_id": wakeup,
-    }
-
-
-def seed_vault(http: httpx.Client) -> tuple[str, str]:
-    """A vault with a static bearer credential (whose probe is a quick 400: only mcp_oauth can be validated)."""
-    vault = http.post("/v1/vaults", json={"display_name": "fuzz"}).json()["id"]
-    auth = {"type": "static_bearer", "token": "fuzz-token", "mcp_server_url": "https://fuzz.example.com/mcp"}
-    credential = http.post(f"/v1/vaults/{vault}/credentials", json={"auth": auth}).json()["id"]
-    return vault, credential
+        return make_resources(http, "fuzz")
 
 
 def _heads(value: object) -> bool:
@@ -95,7 +68,7 @@ def aim_at_real_resources(case: Any, ids: dict[str, str]) -> None:
             if name in ids and _heads(case.path_parameters[name]):
                 case.path_parameters[name] = ids[name]
     if isinstance(case.body, dict):
-        for name in ("agent", "environment_id"):
+        for name in ("agent", "environment_id", "file_id", "memory_store_id"):
             if isinstance(case.body.get(name), str) and _heads(case.body[name]):
                 case.body[name] = ids[name]
         if isinstance(case.body.get("vault_ids"), list) and _heads(case.body["vault_ids"]):

@@ -1,0 +1,158 @@
+"""What a model request needs from the session besides its events: the system prompt and the bytes of file blocks.
+
+The system prompt is the agent's own, followed by what the session's sandbox offers: the agent's skills (name,
+description and where their ``SKILL.md`` is, so the model reads one with ``read`` when a task calls for it, as
+Claude's skills work), the memory stores mounted under ``/mnt/memory`` with their descriptions and instructions,
+the files and repositories attached to the session, and where to leave files for the user.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from activities.model.context import FileSources
+from dma.clock import as_utc, utcnow
+from dma.schemas.common import NotFoundError
+from dma.schemas.resources import OUTPUTS_DIR, SKILLS_DIR
+from dma.storage import BlobMissing, BlobStore
+from dma.store import files as file_store
+from dma.store import session_resources as resource_store
+from dma.store import skills as skill_store
+from dma.store.engine import Database
+from dma.store.tables import Session, SessionEvent
+
+# File blocks larger than this are not inlined into a request (the Messages API's own request limit is 32 MB).
+MAX_INLINE_BYTES = 20 * 1024 * 1024
+
+
+async def _skill_lines(db: AsyncSession, agent: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    entries: list[dict[str, Any]] = agent.get("skills") or []
+    for entry in entries:
+        if entry.get("type") != "custom":
+            continue
+        try:
+            version = await skill_store.get_version(db, str(entry["skill_id"]), str(entry["version"]))
+        except NotFoundError:
+            continue
+        path = f"{SKILLS_DIR}/{version.name}/SKILL.md"
+        lines.append(f"- {version.name}: {version.description} (read {path} before using it)")
+    return lines
+
+
+def _skills_section(lines: list[str]) -> str:
+    head = (
+        "# Skills\nThese skills are installed as folders under /mnt/skills. When a task matches one, read its "
+        "SKILL.md with the read tool first and follow it; it may point to more files in its folder."
+    )
+    return "\n".join([head, *lines])
+
+
+def _memory_section(stores: list[dict[str, Any]]) -> str:
+    parts = [
+        "# Memory\nThese memory stores are directories you can use with your file tools and bash. What you keep "
+        "there persists across sessions; read what is relevant before you start."
+    ]
+    for store in stores:
+        access = "read-only" if store.get("access") == "read_only" else "read-write"
+        line = f"- {store.get('mount_path')} ({access}): {store.get('name', '')}"
+        if store.get("description"):
+            line += f" — {store['description']}"
+        parts.append(line)
+        if store.get("instructions"):
+            parts.append(f"  Instructions: {store['instructions']}")
+    return "\n".join(parts)
+
+
+def _resources_section(resources: Iterable[dict[str, Any]]) -> str:
+    lines = ["# Session files"]
+    for resource in resources:
+        if resource.get("type") == "file":
+            lines.append(f"- {resource['mount_path']} (read-only; file {resource['file_id']})")
+        elif resource.get("type") == "github_repository":
+            lines.append(f"- {resource['mount_path']}: a clone of {resource['url']}")
+    lines.append(f"Save files meant for the user under {OUTPUTS_DIR}; they can download them after your turn.")
+    return "\n".join(lines)
+
+
+async def system_prompt(db: AsyncSession, session_id: str, agent: dict[str, Any]) -> str | None:
+    """The system prompt of the session's next model request (None when there is nothing to say)."""
+    sections: list[str] = [str(agent["system"])] if agent.get("system") else []
+    if skill_lines := await _skill_lines(db, agent):
+        sections.append(_skills_section(skill_lines))
+    resources = [dict(row.body) for row in await resource_store.for_session(db, session_id)]
+    stores = [resource for resource in resources if resource.get("type") == "memory_store"]
+    if stores:
+        sections.append(_memory_section(stores))
+    if any(resource.get("type") in ("file", "github_repository") for resource in resources):
+        sections.append(_resources_section(resources))
+    return "\n\n".join(sections) or None
+
+
+def referenced_files(rows: Iterable[SessionEvent]) -> set[str]:
+    """Ids of the files that image and document blocks of user messages name."""
+    found: set[str] = set()
+    for row in rows:
+        if row.type != "user.message":
+            continue
+        blocks: list[dict[str, Any]] = row.body.get("content") or []
+        for block in blocks:
+            source: dict[str, Any] = block.get("source") or {}
+            if block.get("type") in ("image", "document") and source.get("type") == "file":
+                found.add(str(source.get("file_id", "")))
+    return found
+
+
+async def file_sources(db: AsyncSession, storage: BlobStore | None, file_ids: set[str]) -> FileSources:
+    """A Messages API source for each file that can be inlined (base64, or text for text files)."""
+    sources: FileSources = {}
+    if storage is None:
+        return sources
+    for file_id in sorted(file_ids):
+        row = await file_store.get(db, file_id)
+        if row is None or row.size_bytes > MAX_INLINE_BYTES:
+            continue
+        if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
+            continue
+        try:
+            data = await storage.read(row.sha256)
+        except BlobMissing:
+            continue
+        if row.mime_type.startswith("text/"):
+            text = data.decode("utf-8", errors="replace")
+            sources[file_id] = {"type": "text", "media_type": "text/plain", "data": text}
+        else:
+            encoded = base64.b64encode(data).decode()
+            sources[file_id] = {"type": "base64", "media_type": row.mime_type, "data": encoded}
+    return sources
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a model step reads before it takes the session lock."""
+
+    system: str | None
+    files: FileSources
+
+
+async def session_context(db: Database, storage: BlobStore | None, session_id: str) -> SessionContext:
+    """The system prompt and file sources of the session's next request (read outside the session lock).
+
+    File ids come from the session's user messages (the only events whose blocks name files), not the whole log.
+    """
+    async with db.read() as session:
+        row = await session.get(Session, session_id)
+        if row is None:
+            return SessionContext(None, {})
+        system = await system_prompt(session, session_id, dict(row.agent or {}))
+        messages = await session.exec(
+            select(SessionEvent).where(SessionEvent.session_id == session_id, SessionEvent.type == "user.message")
+        )
+        files = await file_sources(session, storage, referenced_files(messages.all()))
+    return SessionContext(system, files)
