@@ -11,13 +11,21 @@ from typing import Any
 import anthropic
 import httpx
 
+from activities.mcp.builtin import BuiltinServers
+from activities.mcp.connection import McpCallError
+from dma.builtin_mcp import WAKEUPS_URL
 from dma.ids import derived_id
+from dma.store import wakeups as wakeup_rows
+from dma.temporal import connect_client
+from dma.wakeups import WakeupLimits, Wakeups
 from tests.api.mcp_helpers import blocked, mcp_call, of_type, send, turns_ended, wait_until
 from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_agent, make_session
 from tests.stack import Stack
 from tests.temporal_helpers import describe_schedule
 from workflows.schedule_entry import wakeup_schedule_id
+from workflows.session_entry import SessionLaunch
+from workflows.wakeup_entry import TemporalWakeups
 
 SERVER = "wakeups"
 WAKEUP_TOOLS = {"mcp__wakeups__wake_me", "mcp__wakeups__list_wakeups", "mcp__wakeups__cancel_wakeup"}
@@ -193,3 +201,29 @@ def test_agents_accept_the_builtin_url_and_refuse_other_dma_hosts(client: anthro
             assert "names no built-in MCP server" in str(err) and "dma://wakeups" in str(err)
         else:
             raise AssertionError(f"{url} was accepted")
+
+
+def test_a_retried_call_finds_the_wakeup_its_first_attempt_made(client: anthropic.Anthropic, stack: Stack) -> None:
+    session = wakeup_session(client)
+
+    async def twice() -> tuple[list[Any], int]:
+        temporal = await connect_client(stack.temporal_address, "default")
+        assert stack.db is not None
+        wakeups = Wakeups(stack.db, TemporalWakeups(temporal, SessionLaunch(stack.task_queue)), WakeupLimits())
+        servers = BuiltinServers.of(wakeups)
+        arguments = {"reason": "once only", "in_seconds": 600}
+        results = [await servers.call_tool(WAKEUPS_URL, session.id, "sevt_same", "wake_me", arguments) for _ in "ab"]
+        async with stack.db.read() as db:
+            count = await wakeup_rows.pending_count(db, session.id)
+        try:
+            await servers.list_tools("dma://nothing", session.id)
+        except McpCallError as err:
+            assert "no built-in MCP server" in str(err)
+        else:
+            raise AssertionError("an unknown built-in URL was served")
+        return results, count
+
+    results, count = stack.run(twice())
+    first, second = (json.loads(r.content[0].text) for r in results)
+    assert first == second and first["id"] == derived_id("wake", "sevt_same")
+    assert count == 1
