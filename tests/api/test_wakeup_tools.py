@@ -64,20 +64,20 @@ def test_wake_me_starts_a_turn_whose_context_shows_the_reason(
 ) -> None:
     session = wakeup_session(client)
     model_server.reset()
-    send(client, session.id, call("wake_me", {"reason": "check the oven", "in_seconds": 2}))
+    send(client, session.id, call("wake_me", {"reason": "turn the bread", "in_seconds": 2}))
     events = wait_until(client, session.id, turns_ended(2), timeout=40)
     use = of_type(events, "agent.mcp_tool_use")[0]
     assert (use.name, use.mcp_server_name, use.evaluated_permission) == ("wake_me", SERVER, "allow")
     wakeup = payload(of_type(events, "agent.mcp_tool_result")[0])
     assert wakeup["id"] == derived_id("wake", use.id), "the id derives from the call: a retry creates no second one"
-    assert (wakeup["kind"], wakeup["reason"], wakeup["session_id"]) == ("once", "check the oven", session.id)
+    assert (wakeup["kind"], wakeup["reason"], wakeup["session_id"]) == ("once", "turn the bread", session.id)
     offered = {tool["name"] for tool in model_server.requests[0].body["tools"]}
     assert WAKEUP_TOOLS <= offered, "the built-in server's tools are in the model request like any MCP server's"
     system = of_type(events, "system.message")[0]
-    assert "check the oven" in system.content[0].text and wakeup["id"] in system.content[0].text
+    assert "turn the bread" in system.content[0].text and wakeup["id"] in system.content[0].text
     kinds = [e.type for e in events]
     assert kinds.index("system.message") > kinds.index("session.status_idle"), "the wakeup started a second turn"
-    woken = [r for r in model_server.requests if "Reason: check the oven" in str(r.body.get("messages"))]
+    woken = [r for r in model_server.requests if "Reason: turn the bread" in str(r.body.get("messages"))]
     assert woken, "the model's context shows the wakeup's reason"
     (done,) = wakeups_of(http, session.id, inactive=True)
     assert (done["id"], done["status"], done["fire_count"]) == (wakeup["id"], "fired", 1)
