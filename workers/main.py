@@ -18,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.deployments import DeploymentActivities
 from activities.events import EventWriter
 from activities.mcp.activities import McpActivities
+from activities.mcp.builtin import BuiltinServers
 from activities.mcp.catalog import McpCatalog
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
@@ -32,10 +33,12 @@ from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from dma.wakeups import WakeupLimits, Wakeups
 from workflows.credential_probe import CredentialProbeWorkflow
 from workflows.deployment_fire import DeploymentFireWorkflow
 from workflows.session import SessionWorkflow
 from workflows.session_entry import SessionLaunch
+from workflows.wakeup_entry import TemporalWakeups
 from workflows.wakeup_fire import WakeupFireWorkflow
 
 logger = logging.getLogger(__name__)
@@ -149,12 +152,18 @@ async def running_worker(
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
     )
-    mcp = McpActivities(own_db, own_bus, keyring)
-    mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver)
+    launch = SessionLaunch(
+        settings.task_queue,
+        settings.continue_as_new_after_turns,
+        settings.model_max_attempts,
+        mcp_max_attempts=settings.mcp_max_attempts,
+    )
+    wakeups = Wakeups(own_db, TemporalWakeups(temporal, launch), WakeupLimits.of(settings))
+    mcp = McpActivities(own_db, own_bus, keyring, BuiltinServers.of(wakeups))
+    mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver, mcp.builtin)
     model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens, mcp_catalog)
     turns = TurnActivities(own_db, own_bus)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
-    launch = SessionLaunch(settings.task_queue, settings.continue_as_new_after_turns, settings.model_max_attempts)
     shared = SharedActivities(
         model,
         turns,
