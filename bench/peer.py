@@ -282,9 +282,23 @@ async def streams(target: Target, count: int, settle: float, gets: int) -> dict[
 # ----- profiling -----------------------------------------------------------------------------------------------------
 
 
+OWN_CODE = ("dma/", "api/", "activities/", "workflows/", "workers/")
+IDLE_FRAMES = ("EpollSelector.select", "Condition.wait", "_worker (concurrent")
+
+
+def _package(name: str) -> str:
+    """The top-level package or stdlib module of a py-spy frame ``function (path/file.py)``."""
+    path = name.rpartition(" (")[2].rstrip(")")
+    if path.startswith("<"):
+        return "import machinery"
+    return path.split("/", 1)[0].removesuffix(".py")
+
+
 def summarize_profile(folded: Path) -> list[str]:
-    """The top functions of a py-spy raw recording, by own samples and by inclusive samples."""
+    """A py-spy raw recording: own samples by package, top functions by own samples, and dma's own functions by
+    inclusive samples (the frames above them, the event loop and CLI, are in every stack and say nothing)."""
     own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     if not folded.exists():
@@ -297,14 +311,21 @@ def summarize_profile(folded: Path) -> list[str]:
         frames = stack.split(";")
         total += count
         own[frames[-1]] += count
-        for name in set(frames):
+        idle = frames[-1].startswith(IDLE_FRAMES)
+        packages["(idle: waiting in select/locks)" if idle else _package(frames[-1])] += count
+        for name in {f for f in frames if f.rpartition(" (")[2].startswith(OWN_CODE) and "dma/cli" not in f}:
             inclusive[name] += count
-    lines = [f"{folded.stem}: {total} samples", "  own%  function"]
-    lines += [f"  {100 * n / total:5.1f} {name}" for name, n in own.most_common(TOP_FUNCTIONS)] if total else []
-    lines += ["  incl% function"]
-    lines += (
-        [f"  {100 * n / total:5.1f} {name}" for name, n in inclusive.most_common(TOP_FUNCTIONS * 2)] if total else []
-    )
+    if not total:
+        return [f"{folded.stem}: no samples"]
+
+    def pct(n: int) -> str:
+        return f"{100 * n / total:5.1f}"
+
+    lines = [f"{folded.stem}: {total} samples", "  own%  by package"]
+    lines += [f"  {pct(n)} {name}" for name, n in packages.most_common(TOP_FUNCTIONS)]
+    lines += ["  own%  function"] + [f"  {pct(n)} {name}" for name, n in own.most_common(TOP_FUNCTIONS)]
+    lines += ["  incl% dma's own functions"]
+    lines += [f"  {pct(n)} {name}" for name, n in inclusive.most_common(TOP_FUNCTIONS)]
     folded.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     return lines
 
@@ -530,7 +551,7 @@ def main(argv: list[str]) -> int:
     )
     if args.profile:
         for folded in sorted(args.profile.glob("*.folded")):
-            print("\n" + "\n".join(summarize_profile(folded)[: TOP_FUNCTIONS + 2]))
+            print("\n" + "\n".join(summarize_profile(folded)))
     if args.json:
         args.json.write_text(json.dumps({"plan": plan.__dict__, "results": results}, indent=1, default=str))
     return 0
