@@ -199,13 +199,21 @@ class SessionFeed:
                 now = loop.time()
                 if now - last_check >= EXISTENCE_CHECK_SECONDS:
                     last_check = now
-                    if not await self.reader.session_exists():
+                    if not await self._exists():
                         self._fan_out([deleted_frame(None)])
                         return
         finally:
             self.ended = True
             self.hub.forget(self)
             self._subscription_cm.__exit__(None, None, None)
+
+    async def _exists(self) -> bool:
+        """Whether the session is still there (a failed check says yes: the next one asks again)."""
+        try:
+            return await self.reader.session_exists()
+        except Exception:  # noqa: BLE001 - a DB blip must not end every stream of the session
+            logger.exception("SSE feed of %s could not check the session; retrying", self.session_id)
+            return True
 
     async def _step(self) -> bool | None:
         """One round: previews, then new rows. True: the stream ended; None: more rows are waiting."""

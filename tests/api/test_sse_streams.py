@@ -64,8 +64,8 @@ async def _read_stream(
                 opened.set()
             elif line.startswith("data: "):
                 data = json.loads(line[6:])
-                if data.get("type") == "ping":
-                    continue
+                if "type" not in data:
+                    continue  # a heartbeat (``event: ping``, empty data): a slow machine can go 15 s without a frame
                 events.append(data)
                 sent = sent or (data["type"] == "user.message" and data["content"][0]["text"] == text)
                 if sent and data["type"] == "session.status_idle":
