@@ -96,6 +96,7 @@ def create_app(
             reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
+            await app.state.dma.streams.close()
             if bus is None:
                 await own_bus.close()
             if db is None:
