@@ -13,6 +13,7 @@ from dma.clock import utcnow
 from dma.schemas.common import merge_metadata
 from dma.schemas.deployments import DeploymentUpdate, initial_event_rows, schedule_row
 from dma.store.tables import Deployment
+from dma.store.vaults import check_session_vaults
 
 
 async def _changes(db: AsyncSession, row: Deployment, body: DeploymentUpdate) -> dict[str, Any]:
@@ -33,9 +34,11 @@ async def _changes(db: AsyncSession, row: Deployment, body: DeploymentUpdate) ->
         changes["meta"] = merge_metadata(row.meta or {}, body.metadata)
     if "budget" in sent:
         changes["budget"] = body.budget.model_dump(mode="json") if body.budget else None
-    if "resources" in sent or "vault_ids" in sent:
-        refuse_unsupported(body.resources, body.vault_ids)
-        changes.update({key: [] for key in ("resources", "vault_ids") if key in sent})
+    if "resources" in sent:
+        refuse_unsupported(body.resources)
+        changes["resources"] = []
+    if "vault_ids" in sent:
+        changes["vault_ids"] = await check_session_vaults(db, body.vault_ids or [])
     if "schedule" in sent:
         changes["schedule"] = schedule_row(body.schedule)
     return changes

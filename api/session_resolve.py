@@ -58,9 +58,7 @@ async def resolve_agent_pin(db: AsyncSession, agent: str | AgentParam) -> tuple[
     return agent_id, int(found["version"])
 
 
-def refuse_unsupported(resources: list[Any] | None, vault_ids: list[str] | None) -> None:
-    """Resources and vaults do not exist on this server: refused by name, never ignored."""
-    if vault_ids:
-        raise NotFound("vault", vault_ids[0])
+def refuse_unsupported(resources: list[Any] | None) -> None:
+    """A deployment's resources do not reach its sessions yet: refused by name, never ignored."""
     if resources:
         raise InvalidRequest("resources: session resources are not supported by this server yet")

@@ -37,6 +37,7 @@ from dma.schemas.deployments import (
 from dma.store import deployments as store
 from dma.store import launch as launcher
 from dma.store.tables import Deployment
+from dma.store.vaults import check_session_vaults
 from workflows.contracts import Delivery
 from workflows.schedule_entry import Timing
 
@@ -66,10 +67,11 @@ async def create_deployment(body: DeploymentCreate, state: StateDep) -> dict[str
     events = initial_event_rows(body.initial_events)
     schedule = schedule_row(body.schedule)
     metadata = check_metadata(body.metadata or {})
-    refuse_unsupported(body.resources, body.vault_ids)
+    refuse_unsupported(body.resources)
     async with state.db.write() as db:
         agent_id, version = await resolve_agent_pin(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
+        vault_ids = await check_session_vaults(db, body.vault_ids or [])
         now = utcnow()
         row = Deployment(
             id=new_id("depl"),
@@ -80,7 +82,7 @@ async def create_deployment(body: DeploymentCreate, state: StateDep) -> dict[str
             environment_id=environment.id,
             initial_events=events,
             meta=metadata,
-            vault_ids=[],
+            vault_ids=vault_ids,
             resources=[],
             budget=body.budget.model_dump(mode="json") if body.budget else None,
             schedule=schedule,

@@ -23,13 +23,20 @@ from dma.store import deployments as store
 from dma.store import events as log
 from dma.store import sessions as session_store
 from dma.store.events import NewEvent
-from dma.store.tables import Deployment, DeploymentRun, Environment, Session
+from dma.store.tables import Deployment, DeploymentRun, Environment, Session, Vault
 
 Trigger = Literal["schedule", "manual"]
 # Run errors that pause a deployment when a scheduled fire records them: every error the deployment's own
 # configuration causes (the SDK's paused-reason union); a rate limit or a rejected request does not.
 PAUSING_ERRORS = frozenset(
-    {"agent_archived_error", "environment_archived_error", "environment_not_found_error", "unknown_error"}
+    {
+        "agent_archived_error",
+        "environment_archived_error",
+        "environment_not_found_error",
+        "vault_archived_error",
+        "vault_not_found_error",
+        "unknown_error",
+    }
 )
 # Initial events that a fire delivers as messages (each one starts or joins the first turn).
 MESSAGE_TYPES = ("user.message", "system.message")
@@ -69,6 +76,18 @@ async def _environment(db: AsyncSession, deployment: Deployment) -> Environment:
     return row
 
 
+async def _vaults(db: AsyncSession, deployment: Deployment) -> list[str]:
+    """The deployment's vaults as its session takes them; one deleted or archived since fails the fire."""
+    vault_ids = list(deployment.vault_ids or [])
+    for vault_id in vault_ids:
+        row = await db.get(Vault, vault_id)
+        if row is None:
+            raise FireFailed("vault_not_found_error", f"vault {vault_id!r} no longer exists")
+        if row.archived_at is not None:
+            raise FireFailed("vault_archived_error", f"vault {vault_id!r} is archived")
+    return vault_ids
+
+
 async def _session(db: AsyncSession, deployment: Deployment) -> Session:
     """A new session row for the deployment's pinned agent version and environment (not yet stored)."""
     agent = await agent_store.get_agent_for_session(db, deployment.agent_id, deployment.agent_version)
@@ -81,7 +100,11 @@ async def _session(db: AsyncSession, deployment: Deployment) -> Session:
     environment = await _environment(db, deployment)
     snapshot = session_agent_snapshot(agent, await agent_store.load_roster(db, agent))
     new = session_store.NewSession(
-        title=deployment.name, budget=deployment.budget, running=True, deployment_id=deployment.id
+        title=deployment.name,
+        budget=deployment.budget,
+        running=True,
+        deployment_id=deployment.id,
+        vault_ids=await _vaults(db, deployment),
     )
     return session_store.new_row(deployment.agent_id, deployment.agent_version, snapshot, environment, new)
 
