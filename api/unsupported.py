@@ -45,10 +45,6 @@ def _uses_mcp_toolset(fields: Fields) -> bool:
     return any(_get(tool, "type") == "mcp_toolset" for tool in _entries(fields.get("tools")))
 
 
-def _allowed_hosts(fields: Fields) -> bool:
-    return bool(_get(_get(fields.get("config"), "networking"), "allowed_hosts"))
-
-
 # The parts of an agent: ``POST /v1/agents``, agent updates, and a session's ``agent_with_overrides`` / agent update.
 AGENT: tuple[Unsupported, ...] = (
     Unsupported("mcp_servers", lambda f: bool(_entries(f.get("mcp_servers")))),
@@ -59,9 +55,7 @@ AGENT: tuple[Unsupported, ...] = (
     Unsupported("model.speed", lambda f: _model_option(f, "speed") not in (None, "standard"), "only 'standard'"),
 )
 SESSION: tuple[Unsupported, ...] = (Unsupported("budget", lambda f: f.get("budget") is not None),)
-ENVIRONMENT: tuple[Unsupported, ...] = (
-    Unsupported("config.networking.allowed_hosts", _allowed_hosts, "limited networking reaches no host yet"),
-)
+ENVIRONMENT: tuple[Unsupported, ...] = ()
 
 
 def refuse(fields: Fields, rules: Sequence[Unsupported], prefix: str = "") -> None:

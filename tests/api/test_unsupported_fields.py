@@ -16,7 +16,6 @@ from tests.helpers import make_agent, make_environment, make_session
 TOOLSET = {"type": "agent_toolset_20260401"}
 SERVER = {"type": "url", "name": "docs", "url": "https://mcp.example.com"}
 MCP_TOOLSET = {"type": "mcp_toolset", "mcp_server_name": "docs"}
-LIMITED_WITH_HOSTS = {"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["pypi.org"]}}
 BUDGET = {"type": "limit", "max_list_cost": {"amount": "25", "currency": "USD"}}
 
 # (field named in the message, the agent fields that use it)
@@ -75,13 +74,6 @@ def test_budget_is_refused(client: anthropic.Anthropic) -> None:
     refused(lambda: client.beta.sessions.update(session.id, budget=BUDGET), "budget")  # type: ignore[arg-type]
     cleared = client.beta.sessions.update(session.id, budget=None)
     assert cleared.budget is None and client.beta.sessions.retrieve(session.id).budget is None
-
-
-def test_allowed_hosts_are_refused(client: anthropic.Anthropic) -> None:
-    refused(lambda: client.beta.environments.create(name="hosts", config=LIMITED_WITH_HOSTS), "allowed_hosts")  # type: ignore[arg-type]
-    env = client.beta.environments.create(name="limited", config={"type": "cloud", "networking": {"type": "limited"}})
-    refused(lambda: client.beta.environments.update(env.id, config=LIMITED_WITH_HOSTS), "allowed_hosts")  # type: ignore[arg-type]
-    assert client.beta.environments.retrieve(env.id).config.to_dict()["networking"]["allowed_hosts"] == []
 
 
 def test_empty_values_and_defaults_stay_accepted(client: anthropic.Anthropic) -> None:

@@ -1,0 +1,23 @@
+"""Sandbox networking: one egress proxy per sandbox, on the worker, reached from the sandbox's own loopback."""
+
+from activities.sandboxes.egress.addresses import ControlPlane
+from activities.sandboxes.egress.client_config import Mirrors
+from activities.sandboxes.egress.credentials import CredentialSource, NoCredentials, SessionSecret, new_placeholder
+from activities.sandboxes.egress.service import EgressOptions, EgressService, SandboxNetwork
+from activities.sandboxes.egress.upstream import Resolved, ResolveError, SystemUpstream, Upstream
+
+__all__ = [
+    "ControlPlane",
+    "CredentialSource",
+    "EgressOptions",
+    "EgressService",
+    "Mirrors",
+    "NoCredentials",
+    "Resolved",
+    "ResolveError",
+    "SandboxNetwork",
+    "SessionSecret",
+    "SystemUpstream",
+    "Upstream",
+    "new_placeholder",
+]

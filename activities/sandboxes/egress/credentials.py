@@ -1,0 +1,64 @@
+"""``environment_variable`` credentials as the egress proxy sees them: a placeholder inside, the real value outside.
+
+A session's sandbox gets each credential's ``secret_name`` set to its placeholder; the proxy swaps the placeholder for
+the real value in requests to the credential's allowed hosts (in headers and/or bodies, per ``injection_location``)
+and nowhere else. The shape mirrors the SDK's ``BetaManagedAgentsEnvironmentVariableCreateParams``; where the
+credentials come from (the vault store) is the ``CredentialSource`` a worker is built with.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dma.hosts import matches_any
+
+
+@dataclass(frozen=True)
+class SessionSecret:
+    """One ``environment_variable`` credential of a session.
+
+    Attributes:
+        secret_name: The environment variable inside the sandbox.
+        placeholder: What the variable holds inside the sandbox; stable for the session (the agent may have written
+            it into a file), unique, and long enough never to occur by chance.
+        secret_value: The real value; never inside the sandbox, never logged (not in ``repr``).
+        allowed_hosts: ``networking.allowed_hosts`` of a ``limited`` credential; None for ``unrestricted`` (every host
+            the environment's policy permits).
+        header: Substitute in request header values (``injection_location.header``).
+        body: Substitute in request bodies (``injection_location.body``).
+    """
+
+    secret_name: str
+    placeholder: str
+    secret_value: str = field(repr=False)
+    allowed_hosts: tuple[str, ...] | None = None
+    header: bool = True
+    body: bool = False
+
+    def covers(self, host: str) -> bool:
+        """Whether requests to ``host`` get this secret."""
+        return self.allowed_hosts is None or matches_any(self.allowed_hosts, host)
+
+
+class CredentialSource(Protocol):
+    """Where a worker finds the ``environment_variable`` credentials of a session (its vaults)."""
+
+    async def secrets_for(self, session_id: str) -> Sequence[SessionSecret]:
+        """The session's credentials (empty when it has none)."""
+        ...
+
+
+class NoCredentials:
+    """A source with no credentials at all (the default until a worker is wired to the vault store)."""
+
+    async def secrets_for(self, session_id: str) -> Sequence[SessionSecret]:
+        del session_id
+        return ()
+
+
+def new_placeholder(secret_name: str) -> str:
+    """A fresh placeholder for ``secret_name``: recognisable, unique, and never a prefix of another."""
+    return f"dma-placeholder-{secret_name.lower()}-{secrets.token_hex(16)}"

@@ -1,0 +1,56 @@
+"""The worker's side of ``listen.py``: a listening socket on a sandbox's own loopback, opened from outside it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+from activities.sandboxes.base import IsolationUnavailable
+
+LISTEN_SCRIPT = str(Path(__file__).with_name("listen.py"))
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+SPAWN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+TIMEOUT_SECONDS = 20.0
+
+
+def namespaces_of_user_sandbox() -> int:
+    """The namespaces to enter to reach a bwrap sandbox's network: its user namespace too, unless the worker is root.
+
+    A non-root worker holds capabilities over the sandbox's network namespace only from inside the user namespace
+    that owns it; root holds them from outside.
+    """
+    return CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWNET | CLONE_NEWUSER
+
+
+async def open_listener(pidfd: int, namespaces: int, port: int) -> socket.socket:
+    """A listener on ``127.0.0.1:port`` in the network namespace of the process ``pidfd`` refers to.
+
+    Raises:
+        IsolationUnavailable: the namespace cannot be entered or the port is taken.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-S", LISTEN_SCRIPT, str(pidfd), str(namespaces), str(port), str(theirs.fileno()),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                env=SPAWN_ENV, cwd="/", pass_fds=(pidfd, theirs.fileno()),
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            _, stderr = await proc.communicate()
+        if proc.returncode != 0:
+            detail = stderr.decode(errors="replace").strip() or f"exit status {proc.returncode}"
+            raise IsolationUnavailable(f"the sandbox's network cannot be set up: {detail}")
+        ours.setblocking(False)
+        _, fds, _, _ = socket.recv_fds(ours, 64, 1)
+    if len(fds) != 1:
+        raise IsolationUnavailable("the sandbox's network cannot be set up: no listener came back")
+    listener = socket.socket(fileno=fds[0])
+    listener.setblocking(False)
+    return listener
