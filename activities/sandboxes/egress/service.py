@@ -4,7 +4,8 @@
 (when there are any) its CA, the variables and files the sandbox needs, and the proxy. The backend starts the sandbox
 with those, then calls ``attach`` with a pidfd of a process inside it: the worker opens the proxy's listener in the
 sandbox's network namespace (``listener``) and serves it from its own event loop. ``detach`` closes the listener and
-every connection when the sandbox stops. """
+every connection when the sandbox stops.
+"""
 
 from __future__ import annotations
 
