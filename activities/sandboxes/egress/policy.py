@@ -93,15 +93,23 @@ class NetworkPolicy:
             Refused: the name or one of its addresses is refused.
             ResolveError: the name does not resolve.
         """
-        self.check_name(host)
         literal = parse_ip(host)
-        answers = [Resolved(literal)] if literal is not None else await upstream.resolve(normalize_name(host), port)
+        if literal is not None:
+            # An address literal is judged by the address rules first: their reason says more than "not allowed".
+            self._check_addresses([Resolved(literal)], port, "")
+            self.check_name(host)
+            return [Resolved(literal)]
+        self.check_name(host)
+        name = normalize_name(host)
+        answers = await upstream.resolve(name, port)
+        self._check_addresses(answers, port, f"{name} resolves to ")
+        return answers
+
+    def _check_addresses(self, answers: list[Resolved], port: int, prefix: str) -> None:
         for answer in answers:
             why = None if answer.exempt else refusal(answer.ip, port, self.control_plane)
             if why is not None:
-                resolved = "" if literal is not None else f"{normalize_name(host)} resolves to {answer.ip}: "
-                raise Refused(ALWAYS, f"{resolved}{why}")
-        return answers
+                raise Refused(ALWAYS, f"{prefix}{answer.ip}: {why}" if prefix else why)
 
 
 __all__ = ["ALWAYS", "PACKAGE_REGISTRIES", "NetworkPolicy", "Refused", "ResolveError"]
