@@ -113,6 +113,10 @@ class WorkerSettings(CommonSettings):
     sandbox_backend: Literal["bwrap", "docker"] = "bwrap"
     sandbox_idle_seconds: float = 900.0
     sandbox_image: str = "dma-sandbox:latest"
+    # Package mirrors sandboxes use instead of the public registries (``PIP_INDEX_URL`` / ``npm_config_registry``
+    # inside them; their hosts count as package registries for ``allow_package_managers``).
+    pip_index_url: str | None = None
+    npm_registry_url: str | None = None
 
     def resolved_host_name(self) -> str:
         """The configured host id, or a new one unique to this worker (call once per worker)."""

@@ -10,12 +10,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
+from activities.sandboxes.egress import ControlPlane, EgressOptions, EgressService, Mirrors
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
@@ -90,6 +92,25 @@ def build_workers(
     return [shared, host]
 
 
+def control_plane_addresses(settings: WorkerSettings) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of Temporal and of a PostgreSQL database: never a sandbox's destination."""
+    addresses: list[tuple[str, int]] = []
+    host, _, port = settings.temporal_address.rpartition(":")
+    if host and port.isdigit():
+        addresses.append((host.strip("[]"), int(port)))
+    url = make_url(settings.resolved_database_url())
+    if url.host:
+        addresses.append((url.host, url.port or 5432))
+    return addresses
+
+
+async def egress_options(settings: WorkerSettings) -> EgressOptions:
+    """How this worker's sandboxes reach the network: the host's resolver, its settings' mirrors, no credentials yet."""
+    control_plane = await asyncio.to_thread(ControlPlane.resolve, control_plane_addresses(settings))
+    mirrors = Mirrors(settings.pip_index_url, settings.npm_registry_url)
+    return EgressOptions(control_plane=control_plane, mirrors=mirrors)
+
+
 @asynccontextmanager
 async def running_worker(
     settings: WorkerSettings,
@@ -98,10 +119,12 @@ async def running_worker(
     db: Database | None = None,
     bus: Bus | None = None,
     reconcile: bool = True,
+    egress: EgressOptions | None = None,
 ) -> AsyncGenerator[list[Worker], None]:
     """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests).
 
     ``reconcile`` runs the redelivery reconciler beside the worker (off where an API in the same process runs one).
+    ``egress`` replaces the sandboxes' network options built from ``settings`` (tests bring their own network).
     """
     own_db = db or Database.connect(settings.resolved_database_url())
     own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False)
@@ -115,6 +138,7 @@ async def running_worker(
         backend=settings.sandbox_backend,
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
+        egress=EgressService(egress or await egress_options(settings)),
     )
     model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens)
     turns = TurnActivities(own_db, own_bus)

@@ -106,6 +106,7 @@ class BwrapSandbox:
         limits: SandboxLimits,
         host_uid: int | None,
         network: SandboxNetwork | None = None,
+        env: dict[str, str] | None = None,
     ):
         """Describe the sandbox; nothing starts until ``start``.
 
@@ -115,13 +116,15 @@ class BwrapSandbox:
             limits: Resource limits.
             host_uid: Host uid to run as (the worker must be root), or None to run as the worker's own uid.
             network: The sandbox's egress (its variables, files and proxy listener); None: no network at all.
+            env: Variables of commands inside beyond the usual ones, which they replace (installed packages' paths).
         """
         self._session_id = session_id
         self._workspace = workspace
         self._limits = limits
         self._host_uid = host_uid
         self._network = network
-        self._env = {**(network.env if network else {}), **SANDBOX_ENV}
+        # The network's variables (credentials' placeholders among them) never replace the sandbox's own.
+        self._env = {**(network.env if network else {}), **SANDBOX_ENV, **(env or {})}
         # Files bwrap writes into the sandbox from pipes ({data0}, {data1}, ... in the argv): the data dir may sit
         # where the session uid cannot go.
         self._data = [("/etc/passwd", PASSWD.encode()), ("/etc/group", GROUP.encode())]

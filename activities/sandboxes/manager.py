@@ -19,9 +19,9 @@ from typing import Any
 import docker
 from docker.errors import DockerException, NotFound
 
-from activities.sandboxes import packages, workspace
+from activities.sandboxes import bwrap_packages, packages, workspace
 from activities.sandboxes.base import IsolationUnavailable, Sandbox, SandboxError, SandboxLimits
-from activities.sandboxes.bwrap import BwrapSandbox
+from activities.sandboxes.bwrap import PATH, BwrapSandbox
 from activities.sandboxes.docker_backend import DockerSandbox
 from activities.sandboxes.egress import EgressService
 from workflows.contracts import SandboxBackend, SandboxSpec
@@ -76,6 +76,7 @@ class SandboxManager:
         self._uid_lock = asyncio.Lock()
         self._docker: docker.DockerClient | None = None
         self.egress = egress or EgressService()
+        self._package_cache = bwrap_packages.PackageCache(data_dir.resolve() / "package-cache")
 
     def workspace(self, session_id: str) -> Path:
         """The host directory of the session's workspace."""
@@ -126,11 +127,7 @@ class SandboxManager:
 
     async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path) -> Sandbox:
         wanted = packages.wanted(spec.packages)
-        if wanted:
-            raise SandboxError(
-                f"environment packages ({', '.join(sorted(wanted))}) cannot be installed: the bwrap sandbox backend "
-                "has no network access; use the docker sandbox backend for environments with packages"
-            )
+        bwrap_packages.check(wanted)
         host_uid: int | None = None
         if os.geteuid() == 0:
             await asyncio.to_thread(workspace.prepare_mount_point)
@@ -143,7 +140,17 @@ class SandboxManager:
             logger.warning("worker is not root: bwrap sandboxes share the worker's uid and process budget")
         ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, host_uid)
         network = await self.egress.prepare(spec)
-        return BwrapSandbox(spec.session_id, ws, self.limits, host_uid, network)
+        if not wanted:
+            return BwrapSandbox(spec.session_id, ws, self.limits, host_uid, network)
+        sandbox = BwrapSandbox(spec.session_id, ws, self.limits, host_uid, network, bwrap_packages.sandbox_env(PATH))
+        await sandbox.start()
+        try:
+            mirrors = self.egress.options.mirrors.env()
+            await self._package_cache.provide(sandbox, ws, host_uid, wanted, mirrors)
+        except BaseException:
+            await sandbox.stop()
+            raise
+        return sandbox
 
     async def _docker_client(self) -> docker.DockerClient:
         if self._docker is None:

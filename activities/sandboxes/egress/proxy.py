@@ -115,7 +115,7 @@ class SessionProxy:
             return await self.policy.admit(self.upstream, target.host, target.port)
         except Refused as refused:
             self.decide(method, target, "refuse", policy=refused.policy, reason=refused.reason)
-            await answer(client, 403, "Forbidden", f"{refused}\n", refused.policy)
+            await answer(client, 403, f"Forbidden (network policy: {refused.policy})", f"{refused}\n", refused.policy)
         except ResolveError as err:
             self.decide(method, target, "refuse", reason=str(err))
             await answer(client, 502, "Bad Gateway", f"The sandbox's egress proxy cannot resolve: {err}.\n")
