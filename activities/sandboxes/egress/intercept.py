@@ -138,6 +138,5 @@ class Interception:
         reason = f"a request inside the tunnel to {self._target.host} names another host ({named})"
         method = request.method.decode(errors="replace")
         self._decide(method, self._target, "refuse", policy=ALWAYS, reason=reason)
-        await answer(
-            client, 403, "Forbidden", f"Refused by the sandbox's network policy ({ALWAYS}): {reason}.\n", ALWAYS
-        )
+        body = f"Refused by the sandbox's network policy ({ALWAYS}): {reason}.\n"
+        await answer(client, 403, f"Forbidden (network policy: {ALWAYS})", body, ALWAYS)
