@@ -75,7 +75,7 @@ class LabUpstream:
 
 
 @dataclass
-class TestInternet:
+class LabInternet:
     """A running test internet; ``stop`` removes the namespace, the veth pair and the host process."""
 
     namespace: str
@@ -111,7 +111,7 @@ class TestInternet:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_internet() -> TestInternet:
+def start_internet() -> LabInternet:
     """Create the namespace, the veth pair and the host with its content; wait until it serves."""
     tag = secrets.token_hex(3)
     namespace, veth, peer = f"dma-inet-{tag}", f"dmai{tag}a", f"dmai{tag}b"
@@ -135,7 +135,7 @@ def start_internet() -> TestInternet:
         raise
 
 
-def _serve(namespace: str, veth: str, host_ip: str, gateway_ip: str, directory: Path) -> TestInternet:
+def _serve(namespace: str, veth: str, host_ip: str, gateway_ip: str, directory: Path) -> LabInternet:
     pki = make_pki(directory, ["internet.test", "*.internet.test", "other.test"], [host_ip])
     packages, git = directory / "packages", directory / "git"
     packages.mkdir()
@@ -148,7 +148,7 @@ def _serve(namespace: str, veth: str, host_ip: str, gateway_ip: str, directory: 
     (directory / "config.json").write_text(json.dumps(config))
     argv = ["ip", "netns", "exec", namespace, sys.executable, "-I", str(HOST_SCRIPT), str(directory / "config.json")]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(directory / "host.err", "wb"))  # noqa: SIM115
-    internet = TestInternet(namespace, veth, host_ip, gateway_ip, directory, pki, process, log)
+    internet = LabInternet(namespace, veth, host_ip, gateway_ip, directory, pki, process, log)
     deadline = time.monotonic() + 20
     while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:
