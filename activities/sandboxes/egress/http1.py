@@ -82,7 +82,7 @@ async def next_request(client: Peer, timeout: float) -> h11.Request | None:
     try:
         event = await client.next_event(timeout)
     except h11.RemoteProtocolError as err:
-        if err.error_status_hint == 431 or len(client.conn.trailing_data[0]) >= MAX_HEADER_BYTES:
+        if err.error_status_hint == 431:
             body = f"The sandbox's egress proxy refuses request headers over {MAX_HEADER_BYTES // 1024} KiB.\n"
             await answer(client, 431, "Request Header Fields Too Large", body)
         else:
@@ -90,7 +90,20 @@ async def next_request(client: Peer, timeout: float) -> h11.Request | None:
         return None
     except TimeoutError:
         return None
-    return event if isinstance(event, h11.Request) else None
+    if not isinstance(event, h11.Request):
+        return None
+    # h11 bounds only what it buffers of an unfinished head; a head that arrived whole is measured here.
+    if head_size(event) > MAX_HEADER_BYTES:
+        body = f"The sandbox's egress proxy refuses request headers over {MAX_HEADER_BYTES // 1024} KiB.\n"
+        await answer(client, 431, "Request Header Fields Too Large", body)
+        return None
+    return event
+
+
+def head_size(request: h11.Request) -> int:
+    """The size of a request's head as sent (request line and header lines)."""
+    size = len(request.method) + len(request.target) + 12
+    return size + sum(len(name) + len(value) + 4 for name, value in request.headers)
 
 
 async def answer(client: Peer, status: int, reason: str, body: str, policy: str | None = None) -> None:
