@@ -137,6 +137,6 @@ class Interception:
         named = (header(list(request.headers), b"host") or b"").decode(errors="replace")
         reason = f"a request inside the tunnel to {self._target.host} names another host ({named})"
         method = request.method.decode(errors="replace")
-        self._decide(method, self._target, "refuse", policy=ALWAYS, reason=reason)
+        self._decide(method, self._target, "refuse", policy=ALWAYS, reason=reason, intercepted=True)
         body = f"Refused by the sandbox's network policy ({ALWAYS}): {reason}.\n"
         await answer(client, 403, f"Forbidden (network policy: {ALWAYS})", body, ALWAYS)
