@@ -18,9 +18,12 @@ import pytest
 
 from dma.store import migrate
 from tests.fakes.model_server import FakeModelServer
+from tests.netlab.fixtures import credentials, internet
 from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 
 BACKENDS = ["sqlite", "postgres"]
+# The test internet of the egress tests (a network namespace, created once when a test first asks for it).
+__all__ = ["credentials", "internet"]
 
 
 @pytest.fixture(scope="session")

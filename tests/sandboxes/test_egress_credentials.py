@@ -31,6 +31,7 @@ conn.request("POST", "/record", body=iter(chunks))
 print(conn.getresponse().read().decode(), end="")
 """
 
+
 @dataclass(frozen=True)
 class Secrets:
     canaries: Canaries
