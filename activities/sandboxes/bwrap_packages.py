@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from activities.sandboxes.base import Sandbox, SandboxError
+from activities.sandboxes.egress import SandboxNetwork
 
 INSIDE = "/workspace/.dma-packages"
 DIRECTORY = ".dma-packages"
@@ -54,8 +55,8 @@ def cache_key(lists: Mapping[str, Sequence[str]], mirrors: Mapping[str, str]) ->
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
 
-def _installers(lists: Mapping[str, Sequence[str]], mirrors: Mapping[str, str]) -> list[list[str]]:
-    commands: list[list[str]] = []
+def _installers(lists: Mapping[str, Sequence[str]], mirrors: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+    commands: list[tuple[str, list[str]]] = []
     proxy = "http://127.0.0.1:3128"
     if lists.get("pip"):
         pip = ["python3", "-m", "pip", "install", "--isolated", "--no-cache-dir", "--disable-pip-version-check"]
@@ -64,13 +65,13 @@ def _installers(lists: Mapping[str, Sequence[str]], mirrors: Mapping[str, str]) 
             pip += ["--index-url", mirrors["PIP_INDEX_URL"]]
         if "PIP_TRUSTED_HOST" in mirrors:
             pip += ["--trusted-host", mirrors["PIP_TRUSTED_HOST"]]
-        commands.append([*pip, *lists["pip"]])
+        commands.append(("pip", [*pip, *lists["pip"]]))
     if lists.get("npm"):
         npm = ["npm", "install", "--global", "--prefix", f"{INSIDE}/node", "--no-audit", "--no-fund", "--userconfig"]
         npm += ["/dev/null"]
         if "npm_config_registry" in mirrors:
             npm += ["--registry", mirrors["npm_config_registry"]]
-        commands.append([*npm, *lists["npm"]])
+        commands.append(("npm", [*npm, *lists["npm"]]))
     return commands
 
 
@@ -87,9 +88,10 @@ class PackageCache:
         workspace: Path,
         owner: int | None,
         lists: Mapping[str, Sequence[str]],
-        mirrors: Mapping[str, str],
+        network: SandboxNetwork,
     ) -> None:
         """Make ``lists`` installed in ``workspace`` (a started sandbox's), from the cache or by installing them."""
+        mirrors = network.mirrors_env
         key = cache_key(lists, mirrors)
         target = workspace / DIRECTORY
         if await asyncio.to_thread(_read_key, target) == key:
@@ -98,16 +100,20 @@ class PackageCache:
             cached = self._root / key
             if not await asyncio.to_thread(cached.is_dir):
                 await asyncio.to_thread(_reset, target, owner)
-                await self._install(sandbox, lists, mirrors)
+                await self._install(sandbox, lists, network)
                 await asyncio.to_thread(_store, target, cached)
             await asyncio.to_thread(_restore, cached, target, owner, key)
 
-    async def _install(self, sandbox: Sandbox, lists: Mapping[str, Sequence[str]], mirrors: Mapping[str, str]) -> None:
-        for argv in _installers(lists, mirrors):
+    async def _install(self, sandbox: Sandbox, lists: Mapping[str, Sequence[str]], network: SandboxNetwork) -> None:
+        for manager, argv in _installers(lists, network.mirrors_env):
+            network.proxy.refusals.clear()
             result = await sandbox.run(argv, None, INSTALL_TIMEOUT_SECONDS)
             if result.exit_code != 0:
                 what = "timed out" if result.timed_out else f"failed (exit status {result.exit_code})"
-                raise SandboxError(f"installing the environment's {argv[0]} packages {what}:\n{result.text()[-2000:]}")
+                refused = "".join(f"\n  {line}" for line in network.proxy.refusals)
+                policy = f"\nThe sandbox's network policy refused:{refused}" if refused else ""
+                output = result.text()[-2000:]
+                raise SandboxError(f"installing the environment's {manager} packages {what}:{policy}\n{output}")
 
 
 def _read_key(target: Path) -> str | None:

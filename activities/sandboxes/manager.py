@@ -145,8 +145,7 @@ class SandboxManager:
         sandbox = BwrapSandbox(spec.session_id, ws, self.limits, host_uid, network, bwrap_packages.sandbox_env(PATH))
         await sandbox.start()
         try:
-            mirrors = self.egress.options.mirrors.env()
-            await self._package_cache.provide(sandbox, ws, host_uid, wanted, mirrors)
+            await self._package_cache.provide(sandbox, ws, host_uid, wanted, network)
         except BaseException:
             await sandbox.stop()
             raise

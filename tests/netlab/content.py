@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = "dmatestpkg"
+OTHER_PACKAGE = "dmaotherpkg"
 VERSION = "1.0"
 GIT_MARKER = "hello from the test repository"
 

@@ -141,6 +141,7 @@ def _serve(namespace: str, veth: str, host_ip: str, gateway_ip: str, directory: 
     packages.mkdir()
     git.mkdir()
     content.build_wheel(packages)
+    content.build_wheel(packages, content.OTHER_PACKAGE)
     content.build_git_repo(git)
     log, ready = directory / "requests.jsonl", directory / "ready"
     config = {"log": str(log), "packages": str(packages), "git": str(git), "ready": str(ready)}

@@ -10,6 +10,7 @@ session's CA and their requests substituted (``exchange``); every other tunnel c
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Sequence
 
 import h11
@@ -58,6 +59,8 @@ class SessionProxy:
         self.secrets = tuple(secrets)
         self.authority = authority
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        # The latest refusals, for error messages of work the worker runs in the sandbox (package installs).
+        self.refusals: deque[str] = deque(maxlen=10)
 
     def decide(
         self,
@@ -77,6 +80,8 @@ class SessionProxy:
             intercepted, tuple(substituted),
         )  # fmt: skip
         decisions.record(decision)
+        if verdict == "refuse":
+            self.refusals.append(f"{method} {target.host}:{target.port} ({decision.policy}: {reason})")
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one connection of the sandbox (the ``asyncio.start_server`` callback)."""

@@ -49,11 +49,14 @@ class EgressOptions:
 class SandboxNetwork:
     """One sandbox's egress: what it is started with, and its proxy while it runs."""
 
-    def __init__(self, proxy: SessionProxy, env: dict[str, str], files: dict[str, bytes], port: int) -> None:
+    def __init__(
+        self, proxy: SessionProxy, env: dict[str, str], files: dict[str, bytes], port: int, mirrors: Mirrors
+    ) -> None:
         self.proxy = proxy
         self.env = env
         self.files = files
         self.port = port
+        self.mirrors_env = mirrors.env()
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -107,4 +110,4 @@ class EgressService:
         ca_pem = authority.certificate_pem if authority else None
         env, files = await asyncio.to_thread(sandbox_config, secrets, ca_pem, options.mirrors, options.port)
         proxy = SessionProxy(spec.session_id, policy, options.upstream, secrets, authority)
-        return SandboxNetwork(proxy, env, files, options.port)
+        return SandboxNetwork(proxy, env, files, options.port, options.mirrors)
