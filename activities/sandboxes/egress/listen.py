@@ -28,7 +28,7 @@ def main() -> None:
         if libc.setns(pidfd, namespaces) != 0:
             raise OSError(ctypes.get_errno(), f"setns: {os.strerror(ctypes.get_errno())}")
         os.close(pidfd)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.bind(("127.0.0.1", port))
         listener.listen(BACKLOG)
         socket.send_fds(channel, [b"listening"], [listener.fileno()])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,10 @@ class SandboxNetwork:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        sock: socket.socket | None = writer.get_extra_info("socket")
+        if sock is not None:
+            # asyncio sets it only on sockets it knows to be TCP; without it Nagle holds back every second write.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await self.proxy.handle(reader, writer)
         finally:
