@@ -117,6 +117,16 @@ class WorkerSettings(CommonSettings):
     # inside them; their hosts count as package registries for ``allow_package_managers``).
     pip_index_url: str | None = None
     npm_registry_url: str | None = None
+    # More of the control plane that sandboxes may never reach, as ``host:port`` (say the API's public address);
+    # Temporal, a PostgreSQL database and every address of this host are refused without being listed.
+    control_plane_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+
+    @field_validator("control_plane_endpoints", mode="before")
+    @classmethod
+    def _split_endpoints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     def resolved_host_name(self) -> str:
         """The configured host id, or a new one unique to this worker (call once per worker)."""

@@ -93,11 +93,12 @@ def build_workers(
 
 
 def control_plane_addresses(settings: WorkerSettings) -> list[tuple[str, int]]:
-    """The ``(host, port)`` of Temporal and of a PostgreSQL database: never a sandbox's destination."""
+    """The ``(host, port)`` of Temporal, a PostgreSQL database and the configured extras: never sandbox destinations."""
     addresses: list[tuple[str, int]] = []
-    host, _, port = settings.temporal_address.rpartition(":")
-    if host and port.isdigit():
-        addresses.append((host.strip("[]"), int(port)))
+    for endpoint in [settings.temporal_address, *settings.control_plane_endpoints]:
+        host, _, port = endpoint.rpartition(":")
+        if host and port.isdigit():
+            addresses.append((host.strip("[]"), int(port)))
     url = make_url(settings.resolved_database_url())
     if url.host:
         addresses.append((url.host, url.port or 5432))

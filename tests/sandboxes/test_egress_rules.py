@@ -11,13 +11,15 @@ import uuid
 import h11
 import pytest
 
-from activities.sandboxes.egress import ControlPlane, SessionSecret
+from activities.sandboxes.egress import ControlPlane, SessionSecret, stable_placeholder
 from activities.sandboxes.egress.addresses import is_local, refusal
 from activities.sandboxes.egress.policy import PACKAGE_REGISTRIES, NetworkPolicy, Refused
 from activities.sandboxes.egress.substitute import Replacer, StreamReplacer, headers
 from activities.sandboxes.egress.targets import BadTarget, Target, forward_target, parse_authority
 from dma.hosts import InvalidHost, check_pattern, matches
+from dma.settings import WorkerSettings
 from tests.netlab.lab import LabInternet
+from workers.main import control_plane_addresses
 from workflows.contracts import SandboxSpec
 
 NONE = ControlPlane()
@@ -205,3 +207,27 @@ def test_header_values_and_basic_credentials_are_substituted() -> None:
     assert headers([(b"authorization", b"Basic !!notbase64")], Replacer([secret])) == [
         (b"authorization", b"Basic !!notbase64")
     ]
+
+
+def test_the_workers_control_plane_is_temporal_the_database_and_the_listed_endpoints() -> None:
+    settings = WorkerSettings(
+        temporal_address="temporal.internal:7233",
+        database_url="postgresql://u:p@db.internal:5433/dma",
+        control_plane_endpoints="api.example.com:443, [2001:db8::1]:8787",  # pyright: ignore[reportArgumentType]
+    )
+    assert control_plane_addresses(settings) == [
+        ("temporal.internal", 7233),
+        ("api.example.com", 443),
+        ("2001:db8::1", 8787),
+        ("db.internal", 5433),
+    ]
+    sqlite = WorkerSettings(temporal_address="127.0.0.1:7233", database_url="sqlite:///x.db")
+    assert control_plane_addresses(sqlite) == [("127.0.0.1", 7233)]
+
+
+def test_stable_placeholders_depend_on_session_and_credential() -> None:
+    one = stable_placeholder("API_KEY", "sesn_a", "vcrd_1")
+    assert one == stable_placeholder("API_KEY", "sesn_a", "vcrd_1") and one.startswith("dma-placeholder-api_key-")
+    assert (
+        len({one, stable_placeholder("API_KEY", "sesn_b", "vcrd_1"), stable_placeholder("API_KEY", "sesn_a", "v")}) == 3
+    )

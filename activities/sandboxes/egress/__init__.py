@@ -2,7 +2,13 @@
 
 from activities.sandboxes.egress.addresses import ControlPlane
 from activities.sandboxes.egress.client_config import Mirrors
-from activities.sandboxes.egress.credentials import CredentialSource, NoCredentials, SessionSecret, new_placeholder
+from activities.sandboxes.egress.credentials import (
+    CredentialSource,
+    NoCredentials,
+    SessionSecret,
+    new_placeholder,
+    stable_placeholder,
+)
 from activities.sandboxes.egress.service import EgressOptions, EgressService, SandboxNetwork
 from activities.sandboxes.egress.upstream import Resolved, ResolveError, SystemUpstream, Upstream
 
@@ -20,4 +26,5 @@ __all__ = [
     "SystemUpstream",
     "Upstream",
     "new_placeholder",
+    "stable_placeholder",
 ]

@@ -8,6 +8,7 @@ credentials come from (the vault store) is the ``CredentialSource`` a worker is 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,3 +63,12 @@ class NoCredentials:
 def new_placeholder(secret_name: str) -> str:
     """A fresh placeholder for ``secret_name``: recognisable, unique, and never a prefix of another."""
     return f"dma-placeholder-{secret_name.lower()}-{secrets.token_hex(16)}"
+
+
+def stable_placeholder(secret_name: str, session_id: str, credential_id: str) -> str:
+    """The placeholder of a credential in one session, the same at every sandbox start (files may hold it).
+
+    Derived from ids only: a placeholder is no secret (it is worth something only to the proxy of its own session).
+    """
+    digest = hashlib.sha256(f"{session_id}\0{credential_id}".encode()).hexdigest()[:32]
+    return f"dma-placeholder-{secret_name.lower()}-{digest}"
