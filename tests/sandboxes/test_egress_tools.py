@@ -77,3 +77,21 @@ async def test_tools_are_refused_with_the_policys_message_without_the_host(
         assert "network policy" in text and "limited" in text, f"{tool}: {text}"
     assert internet.since(mark) == []
     await net_manager.destroy(call.spec.session_id)
+
+
+async def test_tools_find_the_proxy_in_their_own_configuration(net_manager: SandboxManager) -> None:
+    call = Caller(net_manager, new_session_id(), networking="unrestricted")
+    # npm reads its npm_config_* variables (node itself needs more address space than the tests' sandboxes allow).
+    result = await call.bash(
+        "env | grep -i -E '^(https?|no|npm_config_(https_)?)proxy=' | sort; git config --get http.proxy; "
+        "apt-config dump | grep -i 'proxy'"
+    )
+    lines = result.text_for_model.splitlines()
+    url = "http://127.0.0.1:3128"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        assert f"{name}={url}" in lines, result.text_for_model
+    assert "NO_PROXY=localhost,127.0.0.1,::1" in lines
+    assert f"npm_config_proxy={url}" in lines and f"npm_config_https_proxy={url}" in lines
+    assert url in lines, "git's http.proxy"
+    assert f'Acquire::http::Proxy "{url}";' in lines and f'Acquire::https::Proxy "{url}";' in lines
+    await net_manager.destroy(call.spec.session_id)

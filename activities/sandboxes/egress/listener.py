@@ -64,7 +64,10 @@ async def _listen_from_thread(pidfd: int, port: int) -> socket.socket:
 
 
 def _settle(future: asyncio.Future[socket.socket], result: socket.socket | BaseException) -> None:
-    if isinstance(result, BaseException):
+    if future.cancelled():
+        if isinstance(result, socket.socket):
+            result.close()  # nobody waits for it any more (the sandbox's start was cancelled)
+    elif isinstance(result, BaseException):
         future.set_exception(result)
     else:
         future.set_result(result)

@@ -87,7 +87,8 @@ class SessionProxy:
         """Serve one connection of the sandbox (the ``asyncio.start_server`` callback)."""
         client = Peer(h11.SERVER, reader, writer)
         if self._slots.locked():
-            await answer(client, 503, "Service Unavailable", "Too many connections to the sandbox's egress proxy.")
+            await answer(client, 503, "Service Unavailable", "Too many connections to the sandbox's egress proxy.\n")
+            await client.close()
             return
         async with self._slots:
             try:
