@@ -83,7 +83,7 @@ async def test_tools_find_the_proxy_in_their_own_configuration(net_manager: Sand
     call = Caller(net_manager, new_session_id(), networking="unrestricted")
     # npm reads its npm_config_* variables (node itself needs more address space than the tests' sandboxes allow).
     result = await call.bash(
-        "env | grep -i -E '^(https?|no|npm_config_(https_)?)proxy=' | sort; git config --get http.proxy; "
+        "env | grep -i -E '^((https?|no)_|npm_config_(https_)?)proxy=' | sort; git config --get http.proxy; "
         "apt-config dump | grep -i 'proxy'"
     )
     lines = result.text_for_model.splitlines()
