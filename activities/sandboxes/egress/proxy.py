@@ -145,7 +145,7 @@ class SessionProxy:
                 self.decide(method, target, "refuse", reason=f"unreachable: {err}")
                 await answer(client, 502, "Bad Gateway", f"The sandbox's egress proxy cannot reach {target.host}.\n")
                 return False
-        self.decide(method, target, "allow", address=_peer_ip(upstream))
+        self.decide(method, target, "allow", address=_peer_ip(upstream.writer))
         try:
             await exchange(
                 client, upstream, request, Rewrite(origin, target.authority, NO_SUBSTITUTION, NO_SUBSTITUTION)
@@ -177,7 +177,7 @@ class SessionProxy:
             await answer(client, 502, "Bad Gateway", f"The sandbox's egress proxy cannot reach {target.host}.\n")
             return
         intercepted = bool(covering) and self.authority is not None
-        self.decide("CONNECT", target, "allow", address=_peer_ip(Peer(h11.CLIENT, *server)), intercepted=intercepted)
+        self.decide("CONNECT", target, "allow", address=_peer_ip(server[1]), intercepted=intercepted)
         early, _closed = client.conn.trailing_data
         client.writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         await client.writer.drain()
@@ -188,6 +188,6 @@ class SessionProxy:
             await splice((client.reader, client.writer), server, bytes(early))
 
 
-def _peer_ip(peer: Peer) -> str:
-    name = peer.writer.get_extra_info("peername")
+def _peer_ip(writer: asyncio.StreamWriter) -> str:
+    name = writer.get_extra_info("peername")
     return str(name[0]) if name else ""
