@@ -47,14 +47,24 @@ class Step:
         return NewEvent(self.event_id(slot), event_type, body or {}, self.number, extra, self.run)
 
 
+def result_shape(kind: str) -> tuple[str, str]:
+    """The result event type of a tool kind and the field naming the call: MCP calls get ``agent.mcp_tool_result``."""
+    if kind == "mcp":
+        return "agent.mcp_tool_result", "mcp_tool_use_id"
+    return "agent.tool_result", "tool_use_id"
+
+
 def status_event(step: Step, slot: str, status_type: str) -> NewEvent:
     """``session.status_running`` / ``_rescheduled`` / ``_terminated``."""
     return step.event(slot, status_type)
 
 
-def error_event(step: Step, slot: str, error_type: str, message: str, retry: str) -> NewEvent:
-    """``session.error`` with ``retry_status`` ``retrying`` | ``exhausted`` | ``terminal``."""
-    error = {"type": error_type, "message": message, "retry_status": {"type": retry}}
+def error_event(step: Step, slot: str, error_type: str, message: str, retry: str, **fields: str) -> NewEvent:
+    """``session.error`` with ``retry_status`` ``retrying`` | ``exhausted`` | ``terminal``.
+
+    ``fields`` are the variant's own fields (``mcp_server_name`` of the MCP errors).
+    """
+    error = {"type": error_type, "message": message, "retry_status": {"type": retry}, **fields}
     return step.event(slot, "session.error", {"error": error})
 
 
@@ -88,9 +98,11 @@ def stop_running(session: Session, now: datetime) -> None:
 
 def turn_end_events(session: Session, step: Step, stop_reason: dict[str, Any], slot: str = "") -> list[NewEvent]:
     """``session.usage`` then ``session.status_idle``: always emitted together, in that order."""
-    usage = dict(session.usage or {})
+    usage_body: dict[str, Any] = {"usage": dict(session.usage or {})}
+    if session.budget is not None:
+        usage_body["budget"] = session.budget
     return [
-        step.event(f"{slot}usage", "session.usage", {"usage": usage}),
+        step.event(f"{slot}usage", "session.usage", usage_body),
         step.event(f"{slot}idle", "session.status_idle", {"stop_reason": stop_reason}),
     ]
 

@@ -9,7 +9,9 @@ after the last ``session.status_idle`` matters:
   ``session.status_idle`` (``end_turn``), so the next message starts a clean turn;
 - a turn parked on people (the last idle is ``requires_action``): its unanswered calls and the answers already given
   go back to the workflow, which waits for the rest as the old run did;
-- user events still queued: their ids, in order, so none is stranded.
+- user events still queued (and the system messages of deployments and wakeups): their ids, in order, so none is
+  stranded;
+- one-shot wakeups still pending: their timers, which the new run arms again.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.events import Step, error_event, stop_running, turn_end_events
 from activities.model.context import TOOL_USE_TYPES
-from dma.clock import utcnow
+from dma.clock import as_utc, utcnow
 from dma.store import events as log
+from dma.store import wakeups as wakeup_store
 from dma.store.events import RESULT_TYPES, NewEvent
 from dma.store.tables import Session, SessionEvent
-from workflows.contracts import Answer, BeginRunReply, ToolUseRef
+from workflows.contracts import Answer, BeginRunReply, ToolUseRef, WakeupTimer
 
 CUT_OFF_MESSAGE = "No result: the session's workflow was restarted while this call ran."
 RESTARTED_MESSAGE = (
@@ -63,7 +66,7 @@ async def _queued(db: AsyncSession, session_id: str) -> list[SessionEvent]:
         .where(
             SessionEvent.session_id == session_id,
             col(SessionEvent.seq).is_(None),
-            col(SessionEvent.type).in_(("user.message", "user.interrupt")),
+            col(SessionEvent.type).in_(("user.message", "system.message", "user.interrupt")),
         )
         .order_by(col(SessionEvent.pos))
     )
@@ -77,12 +80,16 @@ async def _close_dead_turn(db: AsyncSession, session: Session, step: Step, tail:
         if row.type == "span.model_request_start" and row.id not in ended:
             body: dict[str, Any] = {"model_request_start_id": row.id, "is_error": True, "model_usage": dict(ZERO_USAGE)}
             new.append(step.event(f"dead:span_end:{row.id}", "span.model_request_end", body))
-    uses = [row.id for row in tail if row.type in TOOL_USE_TYPES]
-    answered = await log.referenced(db, session.id, uses, RESULT_TYPES)
-    for use_id in uses:
-        if use_id not in answered:
-            body = {"tool_use_id": use_id, "content": [{"type": "text", "text": CUT_OFF_MESSAGE}], "is_error": True}
-            new.append(step.event(f"dead:result:{use_id}", "agent.tool_result", body))
+    uses = [row for row in tail if row.type in TOOL_USE_TYPES]
+    answered = await log.referenced(db, session.id, [row.id for row in uses], RESULT_TYPES)
+    for use in uses:
+        if use.id not in answered:
+            mcp = use.type == "agent.mcp_tool_use"
+            key, result_type = (
+                ("mcp_tool_use_id", "agent.mcp_tool_result") if mcp else ("tool_use_id", "agent.tool_result")
+            )
+            body = {key: use.id, "content": [{"type": "text", "text": CUT_OFF_MESSAGE}], "is_error": True}
+            new.append(step.event(f"dead:result:{use.id}", result_type, body))
     now = utcnow()
     await log.publish_all_results(db, session, now)
     new.append(error_event(step, "dead:restarted", "unknown_error", RESTARTED_MESSAGE, "exhausted"))
@@ -119,6 +126,7 @@ async def _blocked(db: AsyncSession, session_id: str, idle: SessionEvent) -> tup
             name=str(use.body.get("name", "")),
             kind=TOOL_USE_TYPES[use.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
             permission=use.body.get("evaluated_permission"),
+            mcp_server_name=use.body.get("mcp_server_name"),
         )
         for use_id in waiting
         if (use := uses.get(use_id)) is not None and use.type in TOOL_USE_TYPES
@@ -146,9 +154,14 @@ async def reconcile_log(db: AsyncSession, session: Session, step: Step) -> Begin
         idle, _ = await _tail(db, session.id)
     if idle is not None and _stop_reason(idle).get("type") == "requires_action":
         reply.blocking, reply.answers = await _blocked(db, session.id, idle)
+    reply.budget_paused = idle is not None and _stop_reason(idle).get("type") == "budget_reached"
     for row in await _queued(db, session.id):
-        if row.type == "user.message":
-            reply.queued_messages.append(row.id)
-        elif row.type == "user.interrupt":
+        if row.type == "user.interrupt":
             reply.queued_interrupts.append(row.id)
+        else:
+            reply.queued_messages.append(row.id)
+    # One-shot wakeups lived as timers of the run that is gone; the new run arms them again.
+    for wakeup in await wakeup_store.pending(db, session.id):
+        if wakeup.kind == "once" and wakeup.fire_at is not None:
+            reply.wakeups.append(WakeupTimer(wakeup_id=wakeup.id, fire_at=as_utc(wakeup.fire_at)))
     return reply

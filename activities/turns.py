@@ -11,7 +11,15 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.events import EventWriter, Step, error_event, start_running, stop_running, turn_end_events
+from activities.events import (
+    EventWriter,
+    Step,
+    error_event,
+    start_running,
+    stop_running,
+    turn_end_events,
+)
+from activities.model.context import TOOL_USE_TYPES
 from activities.permissions import denial_text
 from activities.reconcile import reconcile_log
 from dma.bus import Bus
@@ -42,14 +50,18 @@ NO_EXECUTOR_MESSAGE = "Tool '{name}' is not available: this server has no execut
 INTERRUPTED_MESSAGE = "The call was cancelled: the user interrupted the turn."
 
 
-def result_event(step: Step, tool_use_id: str, text: str, is_error: bool) -> NewEvent:
-    """An ``agent.tool_result`` with a deterministic id."""
-    body: dict[str, Any] = {
-        "tool_use_id": tool_use_id,
-        "content": [{"type": "text", "text": text}],
-        "is_error": is_error,
-    }
-    return step.event(f"result:{tool_use_id}", "agent.tool_result", body)
+def result_event(step: Step, tool_use_id: str, text: str, is_error: bool, kind: str = "builtin") -> NewEvent:
+    """An ``agent.tool_result`` (``agent.mcp_tool_result`` for an MCP call) with a deterministic id."""
+    key, event_type = (
+        ("mcp_tool_use_id", "agent.mcp_tool_result") if kind == "mcp" else ("tool_use_id", "agent.tool_result")
+    )
+    body: dict[str, Any] = {key: tool_use_id, "content": [{"type": "text", "text": text}], "is_error": is_error}
+    return step.event(f"result:{tool_use_id}", event_type, body)
+
+
+def kind_of(row: SessionEvent | None) -> str:
+    """The tool kind of a tool-use row (``builtin`` when unknown)."""
+    return TOOL_USE_TYPES.get(row.type, "builtin") if row is not None else "builtin"
 
 
 async def answered_tool_uses(db: AsyncSession, session_id: str, tool_use_ids: list[str]) -> set[str]:
@@ -83,11 +95,12 @@ async def _denials(db: AsyncSession, step: Step, answer_ids: list[str]) -> list[
         result_event(
             step,
             row.body["tool_use_id"],
-            denial_text(str(uses[row.body["tool_use_id"]].body.get("name", "this tool")), row.body.get("deny_message")),
+            denial_text(str(use.body.get("name", "this tool")), row.body.get("deny_message")),
             True,
+            kind_of(use),
         )
         for row in denied
-        if row.body["tool_use_id"] in uses
+        if (use := uses.get(row.body["tool_use_id"])) is not None
     ]
 
 
@@ -116,8 +129,11 @@ class TurnActivities:
             now = utcnow()
             await log.mark_processed(locked.db, locked.session, request.processed_ids, now)
             closed = await answered_tool_uses(locked.db, step.session_id, request.close_tool_use_ids)
+            uses = await log.by_ids(locked.db, step.session_id, request.close_tool_use_ids)
             cut = [
-                result_event(step, use_id, INTERRUPTED_MESSAGE, True)
+                result_event(
+                    step, use_id, request.close_message or INTERRUPTED_MESSAGE, True, kind_of(uses.get(use_id))
+                )
                 for use_id in request.close_tool_use_ids
                 if use_id not in closed
             ]
@@ -127,7 +143,14 @@ class TurnActivities:
             if request.error_message is not None:
                 kind = request.error_type if request.error_type and request.error_type.endswith("_error") else None
                 message = request.error_message[:2000]
-                new.append(error_event(step, "error", kind or "unknown_error", message, "exhausted"))
+                fields: dict[str, str] = {}
+                if kind and kind.startswith("mcp_"):
+                    # The MCP variants name their server; without one the error can only be reported as unknown.
+                    if request.mcp_server_name is None:
+                        kind = "unknown_error"
+                    else:
+                        fields["mcp_server_name"] = request.mcp_server_name
+                new.append(error_event(step, "error", kind or "unknown_error", message, "exhausted", **fields))
             new.extend(turn_end_events(locked.session, step, _stop_reason(request)))
             await log.append(locked.db, locked.session, new, now)
             stop_running(locked.session, now)
@@ -165,7 +188,7 @@ class TurnActivities:
             ids = [use.event_id for use in request.tool_uses]
             answered = await answered_tool_uses(locked.db, step.session_id, ids)
             new = [
-                result_event(step, use.event_id, _result_text(request, use.name), True)
+                result_event(step, use.event_id, _result_text(request, use.name), True, use.kind)
                 for use in request.tool_uses
                 if use.event_id not in answered
             ]

@@ -17,8 +17,22 @@ from api.auth import require_api_key
 from api.deps import AppState
 from api.guards import RequestGuard
 from api.redelivery import Reconciler
-from api.routes import agents, environments, events, sessions
+from api.routes import (
+    agents,
+    api_keys,
+    console,
+    credentials,
+    deployment_runs,
+    deployments,
+    environments,
+    events,
+    sessions,
+    vaults,
+    wakeups,
+)
+from dma import __version__
 from dma.bus import Bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import ApiSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
@@ -53,18 +67,28 @@ def create_app(
     temporal: Client | None = None,
     bus: Bus | None = None,
 ) -> FastAPI:
-    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app."""
+    """Build the app. Parts passed in (tests, ``dma dev``) are shared and not closed by the app.
+
+    Startup fails (``SecretKeyError``) without ``DMA_SECRET_KEY``: the API seals the secrets clients write.
+
+    Raises:
+        ProvidersFileError: when ``settings.providers_file`` is unreadable or invalid (the API does not start).
+    """
+    catalog = ModelCatalog.load(settings.providers_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         from dma.bus_factory import make_bus
 
+        keyring = settings.keyring()
         own_db = db or Database.connect(settings.resolved_database_url())
         own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=True)
         if bus is None:
             await own_bus.start()
         client = temporal or await connect_client(settings.temporal_address, settings.temporal_namespace)
-        app.state.dma = AppState(settings=settings, db=own_db, temporal=client, bus=own_bus)
+        app.state.dma = AppState(
+            settings=settings, db=own_db, temporal=client, bus=own_bus, keyring=keyring, catalog=catalog
+        )
         reconciler = Reconciler(own_db, client, settings).start()
         try:
             yield
@@ -79,7 +103,7 @@ def create_app(
 
     app = FastAPI(
         title="dma — Durable Managed Agents",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         description="A self-hosted implementation of the Claude Managed Agents API on Temporal.",
     )
@@ -88,8 +112,22 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     authed = [Depends(require_api_key)]
-    for router in (agents.router, environments.router, sessions.router, events.router):
+    routers = (
+        agents,
+        environments,
+        sessions,
+        events,
+        vaults,
+        credentials,
+        wakeups,
+        deployments,
+        deployment_runs,
+        api_keys,
+    )
+    for router in [*(module.router for module in routers), console.info]:
         app.include_router(router, dependencies=authed)
+    # The console's static files need no key: they hold no secret, and the app asks the person for one.
+    app.include_router(console.pages)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:  # pyright: ignore[reportUnusedFunction]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from temporalio.client import Client
 
 from dma.bus import Bus
+from dma.catalog.catalog import ModelCatalog
+from dma.crypto import Keyring
 from dma.settings import ApiSettings
 from dma.store.engine import Database
 
@@ -21,6 +23,9 @@ class AppState:
     db: Database
     temporal: Client
     bus: Bus
+    keyring: Keyring
+    # Providers and model settings (no keys): to validate model ids and budgets.
+    catalog: ModelCatalog = field(default_factory=ModelCatalog.builtin)
 
 
 def get_state(request: Request) -> AppState:

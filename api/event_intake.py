@@ -34,6 +34,7 @@ class Intake:
     queued: list[NewEvent] = field(default_factory=list[NewEvent])
     processed_now: list[NewEvent] = field(default_factory=list[NewEvent])
     ordered: list[NewEvent] = field(default_factory=list[NewEvent])
+    ignored: list[NewEvent] = field(default_factory=list[NewEvent])
     delivery: Delivery = field(default_factory=Delivery)
 
 
@@ -101,13 +102,19 @@ def _target(event: BaseModel) -> str | None:
     return None
 
 
-async def take_in(db: AsyncSession, session_id: str, events: list[BaseModel]) -> Intake:
-    """Check answers and build the rows and the workflow delivery, in request order (caller holds the lock)."""
+async def take_in(db: AsyncSession, session_id: str, events: list[BaseModel], *, at_budget: bool = False) -> Intake:
+    """Check answers and build the rows and the workflow delivery, in request order (caller holds the lock).
+
+    At the budget a ``user.interrupt`` is accepted and ignored: echoed, never stored (API_CONTRACT.md §5.3).
+    """
     await _check_answers(db, session_id, events)
     intake = Intake()
     for event in events:
         stored = NewEvent(new_id("sevt"), str(getattr(event, "type", "")), event_body(event))
         intake.ordered.append(stored)
+        if at_budget and stored.type == "user.interrupt":
+            intake.ignored.append(stored)
+            continue
         if isinstance(event, UserCustomToolResult):
             # Processed on receipt (API_CONTRACT.md §5.2): visible at once, with processed_at set.
             intake.processed_now.append(stored)

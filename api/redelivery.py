@@ -53,7 +53,7 @@ def build_delivery(waiting: list[SessionEvent], answers: list[SessionEvent]) -> 
     A queued confirmation whose call no longer waits (the turn ended first) is left out: nothing would take it.
     """
     delivery = Delivery(
-        message_ids=[event.id for event in waiting if event.type == "user.message"],
+        message_ids=[event.id for event in waiting if event.type in ("user.message", "system.message")],
         interrupt_ids=[event.id for event in waiting if event.type == "user.interrupt"],
     )
     for answer in answers:

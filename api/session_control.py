@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.service import RPCError
 
+from api.deps import AppState
+from api.errors import ApiError
+from dma.schemas.common import UnavailableError
 from dma.settings import CommonSettings
 from dma.store.tables import Session
-from workflows.contracts import Delivery, SandboxSpec, SessionStart, Shutdown
-from workflows.session import SessionWorkflow, status_attributes
+from dma.wakeups import WakeupLimits, Wakeups
+from workflows import session_entry
+from workflows.contracts import Delivery, Shutdown
+from workflows.session_entry import SessionLaunch
+from workflows.wakeup_entry import TemporalWakeups
 
 logger = logging.getLogger(__name__)
 
@@ -24,19 +28,21 @@ logger = logging.getLogger(__name__)
 DELIVERY_TIMEOUT = timedelta(seconds=1)
 
 
-def sandbox_spec(session: Session) -> SandboxSpec:
-    """The sandbox a session's environment asks for (captured at session creation)."""
-    return SandboxSpec.of_session(session.id, session.environment_config, session.agent)
+class TemporalUnavailable(ApiError):
+    """Temporal could not take a call the request depends on; nothing was changed, and it may be retried."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "the workflow service is unavailable; nothing was changed, retry shortly")
 
 
-def _model_id(session: Session) -> str:
-    model: dict[str, Any] = session.agent.get("model") or {}
-    return str(model.get("id", ""))[:100]
-
-
-def _summary(session: Session) -> str:
-    name = str(session.agent.get("name", session.agent_id))
-    return f"{name} · {session.title}"[:200] if session.title else name[:200]
+def session_launch(settings: CommonSettings) -> SessionLaunch:
+    """Where session workflows run and what their input carries, from the settings."""
+    return SessionLaunch(
+        task_queue=settings.task_queue,
+        continue_as_new_after_turns=settings.continue_as_new_after_turns,
+        model_max_attempts=settings.model_max_attempts,
+        mcp_max_attempts=settings.mcp_max_attempts,
+    )
 
 
 async def deliver(temporal: Client, settings: CommonSettings, session: Session, delivery: Delivery) -> bool:
@@ -49,28 +55,7 @@ async def deliver(temporal: Client, settings: CommonSettings, session: Session, 
     try:
         # The client retries an unreachable server for ~10 s and rpc_timeout bounds only each attempt: cap the total.
         async with asyncio.timeout(DELIVERY_TIMEOUT.total_seconds()):
-            await temporal.start_workflow(
-                SessionWorkflow.run,
-                SessionStart(
-                    session_id=session.id,
-                    agent_id=session.agent_id,
-                    model=_model_id(session),
-                    continue_as_new_after_turns=settings.continue_as_new_after_turns,
-                    model_max_attempts=settings.model_max_attempts,
-                    sandbox=sandbox_spec(session),
-                    # Only used if this delivery starts a new run: with events already in the log, an earlier run
-                    # ended abruptly (terminated, failed, lost) and the new one reconciles what it left.
-                    reconcile=session.event_seq > 0,
-                ),
-                id=session.id,
-                task_queue=settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                start_signal="deliver",
-                start_signal_args=[delivery],
-                search_attributes=status_attributes(session.agent_id, "idle"),
-                static_summary=_summary(session),
-                rpc_timeout=DELIVERY_TIMEOUT,
-            )
+            await session_entry.deliver(temporal, session_launch(settings), session, delivery, DELIVERY_TIMEOUT)
     except (RPCError, TimeoutError) as err:
         reason = err.status.name if isinstance(err, RPCError) else "timeout"
         logger.warning(
@@ -82,13 +67,29 @@ async def deliver(temporal: Client, settings: CommonSettings, session: Session, 
 
 async def shut_down(temporal: Client, session_id: str, reason: str) -> None:
     """Tell the workflow the session is archived or deleted; a session that never ran has no workflow."""
-    handle: WorkflowHandle[SessionWorkflow, None] = temporal.get_workflow_handle_for(SessionWorkflow.run, session_id)
     shutdown = Shutdown(reason="deleted" if reason == "deleted" else "archived")
     try:
         async with asyncio.timeout(DELIVERY_TIMEOUT.total_seconds()):
-            await handle.signal(SessionWorkflow.shutdown, shutdown, rpc_timeout=DELIVERY_TIMEOUT)
+            await session_entry.signal_if_running(temporal, session_id, session_entry.SHUTDOWN_SIGNAL, shutdown)
     except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            logger.warning("could not signal shutdown to session %s: %s", session_id, err.status)
+        logger.warning("could not signal shutdown to session %s: %s", session_id, err.status)
     except TimeoutError:
         logger.warning("could not signal shutdown to session %s: timeout", session_id)
+
+
+def wakeups_of(state: AppState) -> Wakeups:
+    """The wakeup interface over the app's DB and Temporal client."""
+    return Wakeups(
+        state.db, TemporalWakeups(state.temporal, session_launch(state.settings)), WakeupLimits.of(state.settings)
+    )
+
+
+async def remove_wakeups(state: AppState, session_id: str, *, deleted: bool) -> None:
+    """The session is archived or deleted: its wakeups go too.
+
+    A schedule Temporal cannot delete now is deleted by its next fire, which finds the session gone.
+    """
+    try:
+        await wakeups_of(state).remove_all(session_id, deleted=deleted)
+    except UnavailableError:
+        logger.warning("could not remove the wakeup schedules of session %s now", session_id)

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.errors import InvalidRequest, NotFound
 from dma.ids import is_id
 from dma.schemas.agents import apply_overrides, session_agent_snapshot
+from dma.schemas.deployments import AgentParam
 from dma.schemas.sessions import AgentReference, AgentWithOverrides
 from dma.store import agents as agent_store
 from dma.store.tables import Environment
@@ -41,3 +42,25 @@ async def resolve_environment(db: AsyncSession, environment_id: str) -> Environm
     if row.archived_at is not None:
         raise InvalidRequest(f"environment {environment_id!r} is archived; new sessions cannot use it")
     return row
+
+
+async def resolve_agent_pin(db: AsyncSession, agent: str | AgentParam) -> tuple[str, int]:
+    """``(agent_id, version)`` a deployment pins: the latest version for a bare id; unknown → 404, archived → 400."""
+    agent_id = agent if isinstance(agent, str) else agent.id
+    version = None if isinstance(agent, str) else agent.version
+    if not is_id(agent_id, "agent"):
+        raise NotFound("agent", agent_id)
+    found = await agent_store.get_agent_for_session(db, agent_id, version)
+    if found is None:
+        raise NotFound("agent", agent_id if version is None else f"{agent_id} version {version}")
+    if found.get("archived_at"):
+        raise InvalidRequest(f"agent {agent_id!r} is archived; a deployment cannot use it")
+    return agent_id, int(found["version"])
+
+
+def refuse_unsupported(resources: list[Any] | None, vault_ids: list[str] | None) -> None:
+    """Resources and vaults do not exist on this server: refused by name, never ignored."""
+    if vault_ids:
+        raise NotFound("vault", vault_ids[0])
+    if resources:
+        raise InvalidRequest("resources: session resources are not supported by this server yet")

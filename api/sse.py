@@ -78,9 +78,16 @@ class _Reader:
         return frames, None
 
     async def persisted_frames(self) -> tuple[list[str], bool]:
+        """New rows, and whether the stream ends with them.
+
+        Previews that arrived while the rows were read go out first: a whole fast reply can commit during one read,
+        and its previews, published before the commit, must still precede the message they preview.
+        """
         async with self.state.db.read() as db:
             rows = await log.visible_after(db, self.options.session_id, self.cursor)
-        frames: list[str] = []
+        frames, deleted = self.previews()
+        if deleted is not None:
+            return [*frames, _deleted_frame(deleted)], True
         for row in rows:
             self.cursor = row.seq or self.cursor
             self.persisted.add(row.id)

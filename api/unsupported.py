@@ -25,36 +25,15 @@ class Unsupported:
     hint: str = ""
 
 
-def _get(value: object, key: str) -> object:
-    """``value[key]`` of a JSON object, None for anything else."""
-    return cast(Mapping[str, object], value).get(key) if isinstance(value, Mapping) else None
-
-
 def _entries(value: object) -> list[object]:
     return list(cast(list[object], value)) if isinstance(value, list) else []
 
 
-def _model_option(fields: Fields, key: str) -> object:
-    value = _get(fields.get("model"), key)
-    # Effort comes as a level or as ``{"type": level}``.
-    level = _get(value, "type")
-    return value if level is None else level
-
-
-def _uses_mcp_toolset(fields: Fields) -> bool:
-    return any(_get(tool, "type") == "mcp_toolset" for tool in _entries(fields.get("tools")))
-
-
 # The parts of an agent: ``POST /v1/agents``, agent updates, and a session's ``agent_with_overrides`` / agent update.
 AGENT: tuple[Unsupported, ...] = (
-    Unsupported("mcp_servers", lambda f: bool(_entries(f.get("mcp_servers")))),
-    Unsupported("tools[].mcp_toolset", _uses_mcp_toolset),
     Unsupported("skills", lambda f: bool(_entries(f.get("skills")))),
     Unsupported("multiagent", lambda f: f.get("multiagent") is not None),
-    Unsupported("model.effort", lambda f: _model_option(f, "effort") not in (None, "high"), "only 'high' is accepted"),
-    Unsupported("model.speed", lambda f: _model_option(f, "speed") not in (None, "standard"), "only 'standard'"),
 )
-SESSION: tuple[Unsupported, ...] = (Unsupported("budget", lambda f: f.get("budget") is not None),)
 ENVIRONMENT: tuple[Unsupported, ...] = ()
 
 
@@ -63,7 +42,7 @@ def refuse(fields: Fields, rules: Sequence[Unsupported], prefix: str = "") -> No
 
     Args:
         fields: The fields the client sent, as JSON (``model_dump(mode="json", exclude_unset=True)``).
-        rules: ``AGENT``, ``SESSION`` or ``ENVIRONMENT``.
+        rules: ``AGENT`` or ``ENVIRONMENT``.
         prefix: Where these fields sit in the request (``agent.`` for a session's agent overrides).
 
     Raises:

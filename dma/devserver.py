@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dma.temporal import SEARCH_ATTRIBUTES
+
+PR_SET_PDEATHSIG = 1
+LOG_TAIL_LINES = 20
 
 
 def temporal_binary() -> str:
@@ -27,7 +34,8 @@ def dev_server_args(db_file: Path, port: int, ui_port: int | None) -> list[str]:
     """Arguments of ``temporal server start-dev`` with dma's search attributes registered."""
     args = [temporal_binary(), "server", "start-dev", "--db-filename", str(db_file), "--port", str(port)]
     args += ["--ip", "127.0.0.1", "--log-level", "warn"]
-    args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    # The UI would fetch a news feed from the internet on every page; dma dev works offline.
+    args += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui_port else ["--headless"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
     # Sessions live long; allow the large-ish histories and fast workflow tasks dma relies on.
@@ -35,28 +43,64 @@ def dev_server_args(db_file: Path, port: int, ui_port: int | None) -> list[str]:
     return args
 
 
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
-    """Block until something accepts connections on 127.0.0.1:port."""
+def wait_for_port(port: int, timeout: float = 60.0, alive: Callable[[], bool] = lambda: True) -> None:
+    """Block until something accepts connections on 127.0.0.1:port (or ``alive`` says the server died)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             probe.settimeout(0.5)
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        if not alive():
+            raise RuntimeError(f"the server meant to listen on 127.0.0.1:{port} exited")
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when ``dma dev`` dies, even by SIGKILL, so no server is left behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_dev_server(data_dir: Path, port: int = 7233, ui_port: int | None = 8233) -> subprocess.Popen[bytes]:
-    """Start the dev server on a SQLite file in the data dir and wait until it serves."""
+    """Start the dev server on a SQLite file in the data dir (log: ``temporal.log``) and wait until it serves.
+
+    The server runs in its own session: a terminal's Ctrl-C reaches only ``dma dev``, which stops its worker first
+    and the server last, so the worker never polls a server that is already gone.
+
+    Raises:
+        RuntimeError: when the server exits before it listens (its log's tail is in the message).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = (data_dir / "temporal.log").open("ab")
-    process = subprocess.Popen(
-        dev_server_args(data_dir / "temporal.db", port, ui_port), stdout=log, stderr=subprocess.STDOUT
-    )
+    log_path = data_dir / "temporal.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            dev_server_args(data_dir / "temporal.db", port, ui_port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
     try:
-        wait_for_port(port)
-    except TimeoutError:
-        process.kill()
+        wait_for_port(port, alive=lambda: process.poll() is None)
+    except (TimeoutError, RuntimeError) as err:
+        stop_process(process)
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+        raise RuntimeError(f"the Temporal dev server did not start ({err}); {log_path} ends with:\n{tail}") from None
+    except BaseException:
+        stop_process(process)  # Ctrl-C while it starts: it runs in its own session, so nothing else would stop it
         raise
     return process
+
+
+def stop_process(process: subprocess.Popen[bytes], patience: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``patience`` seconds; returns once the process is gone."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=patience)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

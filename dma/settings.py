@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dma.crypto import Keyring
+
 DEFAULT_DATA_DIR = Path(".dma")
 MIB = 1024 * 1024
 
@@ -43,14 +45,26 @@ class CommonSettings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "dma-sessions"
-    log_level: str = "INFO"
-    # Workflow input, recorded in history: whoever starts a session workflow (the API, or a reconciler in the API or
-    # a worker) passes them, so every process that starts workflows reads the same values.
+    # Quiet by default: warnings, plus one line per session turn (``dma.cli.logs``); INFO or DEBUG show more.
+    log_level: str = "WARNING"
+    # Workflow input, recorded in history: whoever starts a session workflow (the API, a reconciler, a deployment
+    # fire or a wakeup on a worker) passes them, so every process that starts workflows reads the same values.
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    # Attempts per MCP tool call while its server cannot be reached, before the turn ends with retries_exhausted.
+    mcp_max_attempts: int = 6
     # User events still queued this long after they were accepted are handed to their workflow again (a delivery
     # that was lost: a process died after the commit, Temporal was unreachable); the reconciler also runs this often.
     redelivery_seconds: float = Field(default=3.0, gt=0)
+    # Extra providers and per-model settings (TOML, see docs/providers.md). Both processes read it: the API to
+    # validate model ids and budgets, the worker to route requests. It names key variables, never keys.
+    providers_file: Path | None = None
+    # Each scheduled fire starts up to this many seconds after its cron time (Temporal's jitter), so deployments
+    # sharing a minute do not all start at once. Below 60: upcoming run times are the cron minutes themselves.
+    schedule_jitter_seconds: Annotated[int, Field(ge=0, le=59)] = 5
+    # Self-wakeups: how many may be pending per session, and the shortest delay or repeat interval.
+    wakeup_max_per_session: Annotated[int, Field(ge=1)] = 10
+    wakeup_min_interval_seconds: Annotated[int, Field(ge=1)] = 60
 
     @field_validator("database_url")
     @classmethod
@@ -64,7 +78,28 @@ class CommonSettings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dma.db').resolve()}"
 
 
-class ApiSettings(CommonSettings):
+class SecretKeySettings(CommonSettings):
+    """The root key that seals vault secrets (``dma.crypto``): the API seals what clients write, workers open it.
+
+    ``secret_key`` (``DMA_SECRET_KEY``) seals; ``secret_keyring`` (``DMA_SECRET_KEYRING``, comma-separated) holds
+    further keys that only open, for rotation without downtime.
+    """
+
+    secret_key: SecretStr | None = None
+    secret_keyring: SecretStr | None = None
+
+    def keyring(self) -> Keyring:
+        """The keyring these settings name.
+
+        Raises:
+            SecretKeyError: when ``DMA_SECRET_KEY`` is unset or a key is malformed (the process must not start).
+        """
+        current = self.secret_key.get_secret_value() if self.secret_key else None
+        others = self.secret_keyring.get_secret_value() if self.secret_keyring else None
+        return Keyring.from_settings(current, others)
+
+
+class ApiSettings(SecretKeySettings):
     """Settings of the API façade (``dma api``)."""
 
     host: str = "127.0.0.1"
@@ -75,6 +110,8 @@ class ApiSettings(CommonSettings):
     # How often SSE readers re-read the DB besides waking on the bus (Unix sockets in the data dir on SQLite,
     # LISTEN/NOTIFY on PostgreSQL), so the poll is only a safety net for a lost doorbell. Empty: 1 s.
     sse_poll_seconds: float | None = None
+    # Where people reach the Temporal Web UI (the console links each session's workflow there); empty hides links.
+    temporal_ui_url: str = ""
     # What one client event, and all the events of one request, may weigh as stored (JSON). The request default is
     # the Messages API's own request limit: nothing larger could ever reach a model.
     max_event_bytes: int = Field(default=16 * MIB, ge=1)
@@ -96,7 +133,29 @@ class ApiSettings(CommonSettings):
         return value
 
 
-class WorkerSettings(CommonSettings):
+class DevSettings(ApiSettings):
+    """What ``dma dev`` adds to the API's settings: the ports of the Temporal dev server it starts."""
+
+    temporal_port: int = 7233
+    # 0 runs the dev server headless (no Web UI).
+    temporal_ui_port: int = 8233
+
+
+class ClientSettings(BaseSettings):
+    """What the people verbs (``dma agents|sessions|chat``) need: where the API is and the key to send.
+
+    The key is read as the ``anthropic`` SDK reads it (``ANTHROPIC_API_KEY``); the CLI falls back to the dev key that
+    ``dma dev`` keeps in the data dir.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: str = Field(default="http://127.0.0.1:8787", validation_alias=AliasChoices("DMA_URL"))
+    api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, validation_alias=AliasChoices("DMA_DATA_DIR"))
+
+
+class WorkerSettings(SecretKeySettings):
     """Settings of a worker (``dma worker``): provider credentials live only here."""
 
     anthropic_api_key: SecretStr | None = Field(
@@ -104,6 +163,12 @@ class WorkerSettings(CommonSettings):
     )
     anthropic_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DMA_ANTHROPIC_BASE_URL")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "DMA_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "DMA_OPENAI_BASE_URL")
     )
     model_max_tokens: int = 8192
     max_concurrent_activities: int = 200
@@ -127,6 +192,11 @@ class WorkerSettings(CommonSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    def provider_key(self, env_name: str) -> SecretStr | None:
+        """The key a providers-file entry names by its environment variable (None when the variable is unset)."""
+        value = os.environ.get(env_name)
+        return SecretStr(value) if value else None
 
     def resolved_host_name(self) -> str:
         """The configured host id, or a new one unique to this worker (call once per worker)."""

@@ -12,8 +12,14 @@ from temporalio.service import RPCError
 
 logger = logging.getLogger(__name__)
 
-# Search attributes every session workflow carries, so sessions can be found in the Temporal Web UI.
-SEARCH_ATTRIBUTES = {"AgentId": "Keyword", "SessionStatus": "Keyword"}
+# Search attributes that make sessions, deployments and wakeups findable in the Temporal Web UI: session workflows carry
+# AgentId and SessionStatus; deployment schedules and their fires DeploymentId; wakeup schedules and fires SessionId.
+SEARCH_ATTRIBUTES = {
+    "AgentId": "Keyword",
+    "SessionStatus": "Keyword",
+    "DeploymentId": "Keyword",
+    "SessionId": "Keyword",
+}
 CONNECT_PATIENCE_SECONDS = 30.0
 
 

@@ -120,11 +120,11 @@ pg_ensure_running() {
 }
 
 # ---------------------------------------------------------------------------
-# Python virtualenv (.venv) with the project installed editable, with test extras
+# Python virtualenv (.venv) with the project installed editable: runtime deps for scripts/dev, test extras on top
+# for scripts/test. Each install is recorded in a stamp (pyproject hash + Python version), so a second run is instant.
 # ---------------------------------------------------------------------------
 
 DMA_VENV="$DMA_ROOT/.venv"
-DMA_STAMP="$DMA_VENV/.dma-installed"
 
 _dma_python() {
   local py="${DMA_PYTHON:-python3}"
@@ -134,19 +134,47 @@ _dma_python() {
   printf '%s\n' "$py"
 }
 
-# What the stamp records: the pyproject hash plus the venv's interpreter version.
+# What a stamp records: the pyproject hash plus the venv's interpreter version.
 _dma_install_key() {
   printf '%s %s\n' \
     "$(sha256sum "$DMA_ROOT/pyproject.toml" | awk '{print $1}')" \
     "$("$DMA_VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
 }
 
-# Create .venv if missing (or broken) and (re)install `-e .[test]` when pyproject.toml changed.
+_dma_stamp() { printf '%s/.dma-installed-%s\n' "$DMA_VENV" "$1"; }
+
+_dma_stamp_matches() { [[ -f "$(_dma_stamp "$1")" && "$(cat "$(_dma_stamp "$1")")" == "$2" ]]; }
+
+# Whether the install of <what> (runtime | test) is current; a current test install includes the runtime one.
+_dma_installed() {
+  local what="$1" key="$2"
+  _dma_stamp_matches "$what" "$key" && return 0
+  [[ $what == runtime ]] && _dma_stamp_matches test "$key"
+}
+
+# pip install with one line per package as it is collected, so a first run shows progress; the full output goes to
+# .venv/.dma-install.log.
+_dma_pip_install() {
+  local spec="$1" log="$DMA_VENV/.dma-install.log" started=$SECONDS
+  if ! (cd "$DMA_ROOT" && "$DMA_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+    -e "$spec" 2>&1) | tee "$log" | while IFS= read -r line; do
+    case $line in
+    Collecting* | Downloading*) printf '    %s\n' "${line:0:110}" >&2 ;;
+    esac
+  done; then
+    tail -n 40 "$log" >&2
+    die "pip install -e '$spec' failed (log above, all of it in .venv/.dma-install.log)"
+  fi
+  log "installed $(grep '^Successfully installed' "$log" | wc -w | awk '{print ($1 > 2 ? $1 - 2 : 0)}') packages in $((SECONDS - started)) s"
+}
+
+# ensure_venv [runtime|test]: create .venv if missing (or broken) and install dma (runtime: what `dma dev` needs;
+# test: plus the test extras) when pyproject.toml changed since the last install of that kind.
 ensure_venv() {
-  local py key lockfd
+  local what="${1:-test}" py key lockfd spec
   mkdir -p "$DMA_VENV"
   # Serialize concurrent scripts/test and scripts/dev runs on the same tree.
-  exec {lockfd}>"$DMA_ROOT/.venv/.dma-install.lock"
+  exec {lockfd}>"$DMA_VENV/.dma-install.lock"
   flock "$lockfd"
   if [[ -e $DMA_VENV/bin/python ]] && ! "$DMA_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     log ".venv's interpreter is broken; recreating .venv"
@@ -158,17 +186,19 @@ ensure_venv() {
     "$py" -m venv "$DMA_VENV" || die "python -m venv failed (on Debian's own python3: apt-get install python3-venv)"
   fi
   key="$(_dma_install_key)"
-  if [[ -f $DMA_STAMP && "$(cat "$DMA_STAMP")" == "$key" && -x $DMA_VENV/bin/pytest ]]; then
+  if _dma_installed "$what" "$key" && [[ -x $DMA_VENV/bin/dma && ($what == runtime || -x $DMA_VENV/bin/pytest) ]]; then
     exec {lockfd}>&-
     return 0
   fi
-  log "installing dma with test extras into .venv (pip install -e '.[test]')"
-  rm -f "$DMA_STAMP"
-  if ! (cd "$DMA_ROOT" && "$DMA_VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]') \
-    >"$DMA_VENV/.dma-install.log" 2>&1; then
-    cat "$DMA_VENV/.dma-install.log" >&2
-    die "pip install -e '.[test]' failed (log above, also in .venv/.dma-install.log)"
+  if [[ $what == test ]]; then
+    spec='.[test]'
+    log "installing dma with its test extras into .venv (pip install -e '.[test]')"
+  else
+    spec='.'
+    log "installing dma and what it needs to run into .venv (pip install -e .; the first time takes a minute or two)"
   fi
-  printf '%s\n' "$key" >"$DMA_STAMP"
+  rm -f "$(_dma_stamp "$what")" "$DMA_VENV/.dma-installed" # (the single stamp of older scripts)
+  _dma_pip_install "$spec"
+  printf '%s\n' "$key" >"$(_dma_stamp "$what")"
   exec {lockfd}>&-
 }

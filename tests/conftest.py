@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from dma.store import migrate
+from tests.fakes.mcp_server import FakeMcpServer
 from tests.fakes.model_server import FakeModelServer
 from tests.netlab.fixtures import credentials, internet
 from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
@@ -24,6 +25,14 @@ from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 BACKENDS = ["sqlite", "postgres"]
 # The test internet of the egress tests (a network namespace, created once when a test first asks for it).
 __all__ = ["credentials", "internet"]
+# The scenario suite runs once per provider kind, every one against the fake model server: the Messages API, OpenAI
+# (Chat Completions), a providers-file OpenAI-compatible server, and the Responses API (tests/providers.py).
+SCENARIO_MODELS = {
+    "anthropic": "claude-sonnet-4-6",
+    "openai": "openai/gpt-4o-mini",
+    "compatible": "local/qwen-test",
+    "responses": "resp/gpt-test",
+}
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +46,13 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[FakeModelServer]:
     with FakeModelServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mcp_server() -> Iterator[FakeMcpServer]:
+    """One MCP server for the whole run; tests add the tokens they use (``state.tokens``)."""
+    with FakeMcpServer() as server:
         yield server
 
 
@@ -83,12 +99,27 @@ def stack(
     directory = traversable_dir(f"dma-stack-{backend}-")
     url, drop = new_database(backend, directory)
     # Few attempts keep retry tests short; a tiny continue-as-new threshold makes every multi-turn test cross runs.
-    overrides = {"model_max_attempts": 3, "continue_as_new_after_turns": 2}
-    running = Stack(url, temporal_server.address, model_server.url, directory, api_overrides=overrides).start()
+    # Fires start within a second of their minute, and wakeups may be a second apart, to keep schedule tests short.
+    overrides = {
+        "model_max_attempts": 3,
+        "continue_as_new_after_turns": 2,
+        "schedule_jitter_seconds": 1,
+        "wakeup_min_interval_seconds": 1,
+        "mcp_max_attempts": 3,
+    }
+    running = Stack(
+        url, temporal_server.address, model_server.url, directory, api_overrides=overrides, worker_overrides=overrides
+    ).start()
     yield running
     running.stop()
     drop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(params=list(SCENARIO_MODELS))
+def scenario_model(request: pytest.FixtureRequest) -> str:
+    """A model id of each provider kind in turn."""
+    return SCENARIO_MODELS[str(request.param)]
 
 
 @pytest.fixture

@@ -69,3 +69,18 @@ def wait_for_idle_events(client: anthropic.Anthropic, session_id: str, count: in
         if time.monotonic() > deadline:
             raise AssertionError(f"only {len(idles)} of {count} turns ended: {[e.type for e in events]}")
         time.sleep(0.05)
+
+
+# Where each scenario model's requests must arrive at the fake model server, and the model name it must carry.
+WIRE_PATHS = {
+    "claude-sonnet-4-6": ("/v1/messages", "claude-sonnet-4-6"),
+    "openai/gpt-4o-mini": ("/v1/chat/completions", "gpt-4o-mini"),
+    "local/qwen-test": ("/v1/chat/completions", "qwen-test"),
+    "resp/gpt-test": ("/v1/responses", "gpt-test"),
+}
+
+
+def span_model(event: Any) -> str | None:
+    """The model a ``span.model_request_*`` event names (a field beyond the SDK's, kept as an extra)."""
+    extra: dict[str, Any] = event.model_extra or {}
+    return extra.get("model")

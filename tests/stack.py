@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import socket
@@ -26,10 +27,13 @@ from dma.devserver import dev_server_args, wait_for_port
 from dma.settings import ApiSettings, WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from tests.providers import LOCAL_KEY, LOCAL_KEY_ENV, write_providers_file
 from workers.main import running_worker
 
 T = TypeVar("T")
 API_KEY = "test-key"
+# The root key that seals vault secrets in test stacks (32 zero-free bytes, base64); never a production key.
+SECRET_KEY = "test:" + base64.b64encode(bytes(range(1, 33))).decode()
 
 
 def traversable_dir(prefix: str) -> Path:
@@ -67,9 +71,10 @@ def free_port() -> int:
 class TemporalDevServer:
     """``temporal server start-dev`` on a free port and a SQLite file (restartable on the same file)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, with_ui: bool = False) -> None:
         self.db_file = directory / "temporal.db"
         self.port = free_port()
+        self.ui_port = free_port() if with_ui else None
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "temporal.log"
 
@@ -80,9 +85,11 @@ class TemporalDevServer:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                dev_server_args(self.db_file, self.port, None), stdout=log, stderr=subprocess.STDOUT
+                dev_server_args(self.db_file, self.port, self.ui_port), stdout=log, stderr=subprocess.STDOUT
             )
         wait_for_port(self.port)
+        if self.ui_port is not None:
+            wait_for_port(self.ui_port)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -121,13 +128,23 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def providers_file(self) -> Path:
+        """The test providers file (``tests/providers.py``), written on first use."""
+        path = self.data_dir / "providers.toml"
+        if not path.exists():
+            write_providers_file(self.data_dir, self.model_url)
+        return path
+
     def api_settings(self) -> ApiSettings:
         return ApiSettings(
+            providers_file=self.providers_file,
             api_keys=[API_KEY],
             database_url=self.database_url,
             temporal_address=self.temporal_address,
             task_queue=self.task_queue,
             data_dir=self.data_dir,
+            secret_key=SECRET_KEY,  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             sse_poll_seconds=2.0 if self.with_worker else None,
             **self.api_overrides,
         )
@@ -138,8 +155,12 @@ class Stack:
             temporal_address=self.temporal_address,
             task_queue=self.task_queue,
             data_dir=self.data_dir,
+            secret_key=SECRET_KEY,  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             anthropic_api_key="fake-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
             anthropic_base_url=self.model_url,
+            openai_api_key="fake-openai-key",  # pyright: ignore[reportArgumentType] - coerced to SecretStr
+            openai_base_url=f"{self.model_url}/v1",
+            providers_file=self.providers_file,
             **self.worker_overrides,
         )
 
@@ -151,11 +172,18 @@ class Stack:
             "DMA_TEMPORAL_ADDRESS": self.temporal_address,
             "DMA_TASK_QUEUE": self.task_queue,
             "DMA_DATA_DIR": str(self.data_dir),
+            "DMA_SECRET_KEY": SECRET_KEY,
             "ANTHROPIC_API_KEY": "fake-key",
             "ANTHROPIC_BASE_URL": self.model_url,
+            "OPENAI_API_KEY": "fake-openai-key",
+            "OPENAI_BASE_URL": f"{self.model_url}/v1",
+            "DMA_PROVIDERS_FILE": str(self.providers_file),
+            LOCAL_KEY_ENV: LOCAL_KEY,
         }
 
     def start(self) -> Stack:
+        # The in-process worker resolves the providers file's key variable from this process's environment.
+        os.environ.setdefault(LOCAL_KEY_ENV, LOCAL_KEY)
         self._thread = threading.Thread(target=self._run, name="dma-stack", daemon=True)
         self._thread.start()
         self._ready.result(timeout=60)

@@ -1,75 +1,144 @@
-"""``dma dev``: the Temporal dev server, migrations, one worker and the API in one process tree."""
+"""``dma dev``: the Temporal dev server, migrations, one worker and the API in one process tree.
+
+Start order: migrations, the Temporal dev server (its own session, so a terminal's Ctrl-C reaches only this process),
+the worker and the API; ``ready`` is called once the API listens. The first SIGINT or SIGTERM stops them in reverse
+order (API, worker, Temporal); a second one kills the Temporal server and leaves at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import os
+import signal
 import subprocess
+from collections.abc import Callable, Generator
 
 import uvicorn
 
 from api.app import create_app
 from dma.bus_factory import make_bus
-from dma.devserver import start_dev_server
+from dma.devserver import start_dev_server, stop_process
 from dma.settings import ApiSettings, WorkerSettings
 from dma.store import migrate
 from dma.store.engine import Database
 from dma.temporal import connect_client
 from workers.main import running_worker
 
-logger = logging.getLogger(__name__)
+# Open SSE streams never finish on their own; uvicorn cancels them after this long once asked to stop.
+GRACEFUL_SHUTDOWN_SECONDS = 2
+FORCED_EXIT_CODE = 130
 
 
-def _banner(api: ApiSettings, key: str, ui_port: int | None) -> str:
-    lines = [
-        "",
-        "dma dev is running",
-        f"  API            http://{api.host}:{api.port}",
-        f"  Temporal UI    http://127.0.0.1:{ui_port}" if ui_port else "  Temporal UI    (disabled)",
-        f"  API key        {key}",
-        f"  data dir       {api.data_dir.resolve()}",
-        "  offline model: create an agent with model 'scripted' (no provider key needed)",
-        "  Ctrl-C stops everything.",
-        "",
-    ]
-    if api.dev_keyless:
-        lines.insert(-2, "  WARNING: keyless mode: any local process can use this API without a key")
-    return "\n".join(lines)
+class DevStartError(RuntimeError):
+    """Something ``dma dev`` starts did not come up; the message says what and where its log is."""
 
 
-async def _serve(api: ApiSettings, worker: WorkerSettings, key: str, ui_port: int | None) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: ``dma dev`` decides what Ctrl-C stops, and in which order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class _Stopper:
+    """First signal: stop in order (or abandon start-up). Second: kill the Temporal server and leave."""
+
+    def __init__(self, force: Callable[[], None]) -> None:
+        self.stop = asyncio.Event()
+        self.force = force
+        self.startup: asyncio.Task[None] | None = None
+
+    def __call__(self) -> None:
+        if self.stop.is_set():
+            self.force()
+        self.stop.set()
+        if self.startup is not None and not self.startup.done():
+            self.startup.cancel()
+
+
+async def _serve(api: ApiSettings, worker: WorkerSettings, stopper: _Stopper, ready: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopper)
     db = Database.connect(api.resolved_database_url())
     # Sockets even here: a `dma worker` started beside `dma dev` on the same data dir reaches its streams too.
     bus = make_bus(db.url, api.data_dir, listen=True)
     await bus.start()
-    client = await connect_client(api.temporal_address, api.temporal_namespace)
-    worker = worker.model_copy(
-        update={"temporal_address": api.temporal_address, "task_queue": api.task_queue, "database_url": db.url}
-    )
-    # API and worker share this process and its bus, so SSE polling is only a safety net here.
-    api = api.model_copy(update={"sse_poll_seconds": api.sse_poll_seconds or 2.0})
-    app = create_app(api, db=db, temporal=client, bus=bus)
-    server = uvicorn.Server(uvicorn.Config(app, host=api.host, port=api.port, log_level="warning"))
-    async with running_worker(worker, client=client, db=db, bus=bus, reconcile=False):
-        print(_banner(api, key, ui_port), flush=True)  # noqa: T201 - the CLI's own output
-        await server.serve()
-    await bus.close()
-    await db.dispose()
+    try:
+        client = await connect_client(api.temporal_address, api.temporal_namespace)
+        worker = worker.model_copy(
+            update={"temporal_address": api.temporal_address, "task_queue": api.task_queue, "database_url": db.url}
+        )
+        # API and worker share this process and its bus, so SSE polling is only a safety net here.
+        api = api.model_copy(update={"sse_poll_seconds": api.sse_poll_seconds or 2.0})
+        app = create_app(api, db=db, temporal=client, bus=bus)
+        config = uvicorn.Config(
+            app,
+            host=api.host,
+            port=api.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        server = _Server(config)
+        async with running_worker(worker, client=client, db=db, bus=bus, reconcile=False):
+            await _serve_api(server, stopper, ready)
+    finally:
+        await bus.close()
+        await db.dispose()
 
 
-def run_dev(api: ApiSettings, worker: WorkerSettings, key: str, temporal_port: int, ui_port: int | None) -> int:
-    """Start everything, block until Ctrl-C, then stop everything."""
+async def _serve_api(server: _Server, stopper: _Stopper, ready: Callable[[], None]) -> None:
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stopper.stop.wait())
+    try:
+        while not server.started and not serving.done() and not stopper.stop.is_set():
+            await asyncio.sleep(0.05)
+        if server.started and not stopper.stop.is_set():
+            stopper.startup = None  # from now on a signal stops things in order instead of abandoning start-up
+            ready()
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        try:
+            await serving
+        except SystemExit:
+            # uvicorn exits this way when it cannot bind; the port was free a moment ago, so something took it.
+            raise DevStartError(f"the API could not listen on {server.config.host}:{server.config.port}") from None
+        if not server.started and not stopper.stop.is_set():
+            raise DevStartError(f"the API did not start on {server.config.host}:{server.config.port}")
+    finally:
+        stopping.cancel()
+
+
+def run_dev(
+    api: ApiSettings, worker: WorkerSettings, temporal_port: int, ui_port: int | None, ready: Callable[[], None]
+) -> None:
+    """Start everything, call ``ready`` once the API listens, block until a signal, then stop everything.
+
+    Raises:
+        DevStartError: when the Temporal server or the API did not start (nothing is left running).
+    """
     api = api.model_copy(update={"database_url": api.resolved_database_url()})
     migrate.upgrade(api.database_url)
-    temporal: subprocess.Popen[bytes] = start_dev_server(api.data_dir, temporal_port, ui_port)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(api, worker, key, ui_port))
+        temporal: subprocess.Popen[bytes] = start_dev_server(api.data_dir, temporal_port, ui_port)
+    except RuntimeError as err:
+        raise DevStartError(str(err)) from None
+
+    def force() -> None:
+        temporal.kill()
+        os._exit(FORCED_EXIT_CODE)
+
+    stopper = _Stopper(force)
+
+    async def main() -> None:
+        stopper.startup = asyncio.current_task()
+        with contextlib.suppress(asyncio.CancelledError):
+            await _serve(api, worker, stopper, ready)
+
+    try:
+        asyncio.run(main())
     finally:
-        temporal.terminate()
-        try:
-            temporal.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            temporal.kill()
-    return 0
+        stop_process(temporal)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,19 +16,29 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.deployments import DeploymentActivities
+from activities.events import EventWriter
+from activities.mcp.activities import McpActivities
+from activities.mcp.catalog import McpCatalog
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.egress import ControlPlane, EgressOptions, EgressService, Mirrors
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
+from activities.wakeups import WakeupActivities
 from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
+from dma.catalog.catalog import ModelCatalog
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from workflows.credential_probe import CredentialProbeWorkflow
+from workflows.deployment_fire import DeploymentFireWorkflow
 from workflows.session import SessionWorkflow
+from workflows.session_entry import SessionLaunch
+from workflows.wakeup_fire import WakeupFireWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +50,24 @@ MAX_HEARTBEAT_THROTTLE = timedelta(milliseconds=400)
 ActivityImpl = Callable[..., Any]
 
 
-def shared_activities(model: ModelActivities, turns: TurnActivities, tools: ToolActivities) -> list[ActivityImpl]:
-    """What the shared session queue runs: the model, the bookkeeping, provisioning and the sandbox-free tools."""
+WORKFLOWS = [SessionWorkflow, CredentialProbeWorkflow, DeploymentFireWorkflow, WakeupFireWorkflow]
+
+
+@dataclass(frozen=True)
+class SharedActivities:
+    """The activity objects the shared queue runs."""
+
+    model: ModelActivities
+    turns: TurnActivities
+    tools: ToolActivities
+    mcp: McpActivities
+    deployments: DeploymentActivities
+    wakeups: WakeupActivities
+
+
+def shared_activities(shared: SharedActivities) -> list[ActivityImpl]:
+    """What the shared queue runs: the model, bookkeeping, provisioning, sandbox-free tools, MCP, schedule fires."""
+    model, turns, tools = shared.model, shared.turns, shared.tools
     return [
         turns.begin_run,
         model.model_step,
@@ -51,6 +78,10 @@ def shared_activities(model: ModelActivities, turns: TurnActivities, tools: Tool
         turns.note_sandbox_reset,
         tools.provision_sandbox,
         tools.run_tool,
+        shared.mcp.run_mcp_tool,
+        shared.mcp.probe_credential,
+        shared.deployments.fire_deployment,
+        shared.wakeups.fire_wakeup,
     ]
 
 
@@ -59,9 +90,7 @@ def host_activities(tools: ToolActivities) -> list[ActivityImpl]:
     return [tools.run_tool, tools.destroy_sandbox]
 
 
-def build_workers(
-    client: Client, settings: WorkerSettings, model: ModelActivities, turns: TurnActivities, tools: ToolActivities
-) -> list[Worker]:
+def build_workers(client: Client, settings: WorkerSettings, activities: SharedActivities) -> list[Worker]:
     """The shared session queue, and this host's own queue for the tools that run in its sandboxes."""
     common = {
         "max_heartbeat_throttle_interval": MAX_HEARTBEAT_THROTTLE,
@@ -70,8 +99,8 @@ def build_workers(
     shared = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[SessionWorkflow],
-        activities=shared_activities(model, turns, tools),
+        workflows=WORKFLOWS,
+        activities=shared_activities(activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         # pydantic and the boundary types are deterministic and costly to re-import for every workflow run
         # (measured: 507 -> 186 KiB per cached workflow); share them with the sandbox.
@@ -84,8 +113,8 @@ def build_workers(
     )
     host = Worker(
         client,
-        task_queue=tools.task_queue,
-        activities=host_activities(tools),
+        task_queue=activities.tools.task_queue,
+        activities=host_activities(activities.tools),
         max_concurrent_activities=settings.max_concurrent_activities,
         **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
     )
@@ -126,14 +155,18 @@ async def running_worker(
 
     ``reconcile`` runs the redelivery reconciler beside the worker (off where an API in the same process runs one).
     ``egress`` replaces the sandboxes' network options built from ``settings`` (tests bring their own network).
+
+    Raises:
+        SecretKeyError: without ``DMA_SECRET_KEY`` (MCP calls open vault secrets with it), before anything starts.
     """
+    keyring = settings.keyring()
     own_db = db or Database.connect(settings.resolved_database_url())
     own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False)
     if bus is None:
         await own_bus.start()
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-    clients = ModelClients(key, settings.anthropic_base_url)
+    catalog = ModelCatalog.load(settings.providers_file)
+    clients = ModelClients(settings)
     manager = SandboxManager(
         settings.data_dir,
         backend=settings.sandbox_backend,
@@ -141,10 +174,21 @@ async def running_worker(
         docker_image=settings.sandbox_image,
         egress=EgressService(egress or await egress_options(settings)),
     )
-    model = ModelActivities(own_db, own_bus, clients, settings.model_max_tokens)
+    mcp = McpActivities(own_db, own_bus, keyring)
+    mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver)
+    model = ModelActivities(own_db, own_bus, clients, catalog, settings.model_max_tokens, mcp_catalog)
     turns = TurnActivities(own_db, own_bus)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name())
-    workers = build_workers(temporal, settings, model, turns, tools)
+    launch = SessionLaunch(settings.task_queue, settings.continue_as_new_after_turns, settings.model_max_attempts)
+    shared = SharedActivities(
+        model,
+        turns,
+        tools,
+        mcp,
+        DeploymentActivities(own_db, own_bus, temporal, launch),
+        WakeupActivities(own_db, own_bus, temporal, launch),
+    )
+    workers = build_workers(temporal, settings, shared)
     reaper = tools.start_reaper()
     reconciler = Reconciler(own_db, temporal, settings).start() if reconcile else None
     try:

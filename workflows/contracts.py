@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -12,6 +13,9 @@ StopReason = Literal["end_turn", "requires_action", "retries_exhausted", "refusa
 ToolKind = Literal["builtin", "custom", "mcp"]
 Permission = Literal["allow", "ask", "deny"]
 SessionStatus = Literal["idle", "running", "rescheduling", "terminated"]
+# The most models one model request may go through: the agent's model and up to three fallbacks. The model_step
+# activity picks the model by attempt number; the workflow only has to allow this many models' attempts.
+MAX_MODEL_CHAIN = 4
 
 
 class SessionCarry(BaseModel):
@@ -24,6 +28,8 @@ class SessionCarry(BaseModel):
     sandbox: SandboxHandle | None = None
     # The last few message ids taken from the inbox: a repeated delivery of one of them is dropped.
     recent: list[str] = Field(default_factory=list[str])
+    # One-shot wakeups still to fire: durable timers of this workflow, carried across continue-as-new.
+    wakeups: list[WakeupTimer] = Field(default_factory=lambda: list[WakeupTimer]())
 
 
 class SessionStart(BaseModel):
@@ -39,6 +45,7 @@ class SessionStart(BaseModel):
     model: str = ""
     continue_as_new_after_turns: int = 200
     model_max_attempts: int = 5
+    mcp_max_attempts: int = 6
     sandbox: SandboxSpec | None = None
     reconcile: bool = False
     carry: SessionCarry = Field(default_factory=SessionCarry)
@@ -58,6 +65,21 @@ class Delivery(BaseModel):
     message_ids: list[str] = Field(default_factory=list[str])
     interrupt_ids: list[str] = Field(default_factory=list[str])
     answers: list[Answer] = Field(default_factory=list[Answer])
+    # The session's budget was raised or removed: work paused at the budget may go on.
+    budget_changed: bool = False
+
+
+class WakeupTimer(BaseModel):
+    """Signal payload and carried state: a one-shot wakeup to fire at ``fire_at`` (its reason stays in the DB)."""
+
+    wakeup_id: str
+    fire_at: datetime
+
+
+class WakeupCancel(BaseModel):
+    """Signal payload: drop a one-shot wakeup's timer (the DB already says it is cancelled)."""
+
+    wakeup_id: str
 
 
 class Shutdown(BaseModel):
@@ -67,22 +89,31 @@ class Shutdown(BaseModel):
 
 
 class ModelStepRequest(BaseModel):
-    """One model request. ``mark_processed`` is non-empty on a turn's first step: those user events start it."""
+    """One model request. ``mark_processed`` is non-empty on a turn's first step: those user events start it.
+
+    ``max_attempts`` is per model (each fallback gets as many); ``resume`` says the turn goes on after a pause at
+    the budget, so the session goes running again.
+    """
 
     session_id: str
     step: int
     mark_processed: list[str] = Field(default_factory=list[str])
     max_attempts: int = 5
+    resume: bool = False
 
 
 class ToolUseRef(BaseModel):
-    """A tool call the model asked for; its input stays in the event log (``preview``: a line for the Temporal UI)."""
+    """A tool call the model asked for; its input stays in the event log (``preview``: a line for the Temporal UI).
+
+    For an MCP call, ``name`` is the server's own tool name and ``mcp_server_name`` the agent's name for the server.
+    """
 
     event_id: str
     name: str
     kind: ToolKind = "builtin"
     permission: Permission | None = None
     preview: str = ""
+    mcp_server_name: str | None = None
 
     @property
     def blocking(self) -> bool:
@@ -94,13 +125,16 @@ class ModelStepReply(BaseModel):
     """What the workflow needs to decide the next step. ``finished`` means the activity already ended the turn.
 
     ``stale`` means the turn's user events had all been processed by an earlier run (signals re-applied after a
-    reset, or a redelivery): the activity wrote nothing and the turn is skipped.
+    reset, or a redelivery): the activity wrote nothing and the turn is skipped. ``paused``: see the field.
     """
 
     stop_reason: str
     tool_uses: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
     finished: bool = False
     stale: bool = False
+    # The session reached its budget before this request: the activity went idle (budget_reached) and the turn
+    # waits until the budget is raised or removed.
+    paused: bool = False
 
 
 class BeginRunRequest(BaseModel):
@@ -117,6 +151,9 @@ class BeginRunReply(BaseModel):
     queued_interrupts: list[str] = Field(default_factory=list[str])
     blocking: list[ToolUseRef] = Field(default_factory=list[ToolUseRef])
     answers: list[Answer] = Field(default_factory=list[Answer])
+    # The earlier run left its turn paused at the budget (its last idle says budget_reached).
+    budget_paused: bool = False
+    wakeups: list[WakeupTimer] = Field(default_factory=list[WakeupTimer])
 
 
 class FinishTurnRequest(BaseModel):
@@ -124,7 +161,8 @@ class FinishTurnRequest(BaseModel):
 
     ``processed_ids`` are user events to mark processed first (dropped input, interrupts, partial answers);
     ``close_tool_use_ids`` get an error tool result (calls an interrupt cut off); ``blocking_ids`` are listed by a
-    ``requires_action`` stop reason.
+    ``requires_action`` stop reason. ``mcp_server_name`` names the server of an MCP error; ``close_message`` is
+    the text of the cut-off calls' results (an interrupt's by default).
     """
 
     session_id: str
@@ -135,6 +173,8 @@ class FinishTurnRequest(BaseModel):
     processed_ids: list[str] = Field(default_factory=list[str])
     close_tool_use_ids: list[str] = Field(default_factory=list[str])
     blocking_ids: list[str] = Field(default_factory=list[str])
+    mcp_server_name: str | None = None
+    close_message: str | None = None
 
 
 class ResumeRequest(BaseModel):
@@ -271,6 +311,87 @@ class DestroyRequest(BaseModel):
     """Remove a session's sandbox and workspace (session deleted)."""
 
     session_id: str
+
+
+class CredentialProbe(BaseModel):
+    """Probe an ``mcp_oauth`` credential against its MCP server (``mcp_oauth_validate``); only ids cross Temporal."""
+
+    vault_id: str
+    credential_id: str
+
+
+class HttpCapture(BaseModel):
+    """An HTTP error response seen while probing, truncated and scrubbed of the credential's secrets."""
+
+    status_code: int
+    content_type: str
+    body: str
+    body_truncated: bool
+
+
+class RefreshOutcome(BaseModel):
+    """How a refresh-token exchange attempted by the probe ended."""
+
+    status: Literal["succeeded", "failed", "connect_error", "no_refresh_token"]
+    http_response: HttpCapture | None = None
+
+
+class ProbeFailure(BaseModel):
+    """The MCP step that failed (``initialize`` or ``tools/list``)."""
+
+    method: str
+    http_response: HttpCapture | None = None
+
+
+class ProbeReply(BaseModel):
+    """The verdict of a credential probe."""
+
+    status: Literal["valid", "invalid", "unknown"]
+    has_refresh_token: bool
+    refresh: RefreshOutcome | None = None
+    mcp_probe: ProbeFailure | None = None
+
+
+class DeploymentFireStart(BaseModel):
+    """Input of ``DeploymentFireWorkflow``, the action of a deployment's Temporal Schedule."""
+
+    deployment_id: str
+
+
+class FireDeploymentRequest(BaseModel):
+    """Turn one scheduled fire into a session and a run; ``scheduled_at`` (the cron time) keys it exactly once."""
+
+    deployment_id: str
+    scheduled_at: datetime
+
+
+class FireDeploymentReply(BaseModel):
+    """The run the fire recorded (None: skipped, the deployment is archived or paused), and its session or error."""
+
+    run_id: str | None = None
+    session_id: str | None = None
+    error_type: str | None = None
+
+
+class WakeupFireStart(BaseModel):
+    """Input of ``WakeupFireWorkflow``, the action of a recurring wakeup's Temporal Schedule."""
+
+    session_id: str
+    wakeup_id: str
+
+
+class FireWakeupRequest(BaseModel):
+    """Record one firing of a wakeup in the session's log and deliver it; ``scheduled_at`` keys it exactly once."""
+
+    session_id: str
+    wakeup_id: str
+    scheduled_at: datetime
+
+
+class FireWakeupReply(BaseModel):
+    """The queued event the firing delivered; None when the wakeup was cancelled or its session is gone."""
+
+    event_id: str | None = None
 
 
 SessionCarry.model_rebuild()

@@ -22,10 +22,16 @@ from workflows.contracts import (
     AcknowledgeRequest,
     BeginRunReply,
     BeginRunRequest,
+    CredentialProbe,
     DestroyRequest,
     FinishTurnRequest,
+    FireDeploymentReply,
+    FireDeploymentRequest,
+    FireWakeupReply,
+    FireWakeupRequest,
     ModelStepReply,
     ModelStepRequest,
+    ProbeReply,
     ProvisionRequest,
     RecordResultsRequest,
     ResumeRequest,
@@ -50,6 +56,19 @@ TOOL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts
 PROVISION_TIMEOUT = timedelta(minutes=5)
 PROVISION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 DESTROY_RETRY = RetryPolicy(maximum_attempts=3)
+# MCP calls: a server that cannot be reached is tried again with backoff for about a minute; a tool's own error
+# result is a normal result, and authentication failures are not retried (the activity marks them non-retryable).
+MCP_TOOL_TIMEOUT = timedelta(minutes=15)
+MCP_TOOL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=15),
+    maximum_attempts=6,
+)
+PROBE_TIMEOUT = timedelta(seconds=60)
+PROBE_RETRY = RetryPolicy(maximum_attempts=1)
+# A fire writes a few rows and sends one signal; a killed worker's fire is retried after a heartbeat timeout.
+FIRE_TIMEOUT = timedelta(seconds=30)
 # A sandbox host that does not pick up its queue within this long is taken for gone.
 SANDBOX_SCHEDULE_TO_START = timedelta(seconds=10)
 
@@ -130,7 +149,17 @@ PROVISION_SANDBOX = ActivityDef(
     "provision_sandbox", ProvisionRequest, SandboxHandle, PROVISION_TIMEOUT, PROVISION_TIMEOUT, PROVISION_RETRY
 )
 RUN_TOOL = ActivityDef("run_tool", ToolCallRequest, ToolCallReply, TOOLS_TIMEOUT, HEARTBEAT_TIMEOUT, TOOL_RETRY)
+RUN_MCP_TOOL = ActivityDef(
+    "run_mcp_tool", ToolCallRequest, ToolCallReply, MCP_TOOL_TIMEOUT, HEARTBEAT_TIMEOUT, MCP_TOOL_RETRY
+)
+PROBE_CREDENTIAL = ActivityDef(
+    "probe_credential", CredentialProbe, ProbeReply, PROBE_TIMEOUT, HEARTBEAT_TIMEOUT, PROBE_RETRY
+)
 DESTROY_SANDBOX = ActivityDef("destroy_sandbox", DestroyRequest, type(None), BOOKKEEPING_TIMEOUT, None, DESTROY_RETRY)
+FIRE_DEPLOYMENT = ActivityDef(
+    "fire_deployment", FireDeploymentRequest, FireDeploymentReply, FIRE_TIMEOUT, HEARTBEAT_TIMEOUT
+)
+FIRE_WAKEUP = ActivityDef("fire_wakeup", FireWakeupRequest, FireWakeupReply, FIRE_TIMEOUT, HEARTBEAT_TIMEOUT)
 
 # Every declaration above; the worker must register exactly these names (tests/workflows/test_boundary.py).
 DECLARED: tuple[ActivityDef[Any, Any], ...] = (
@@ -143,5 +172,9 @@ DECLARED: tuple[ActivityDef[Any, Any], ...] = (
     NOTE_SANDBOX_RESET,
     PROVISION_SANDBOX,
     RUN_TOOL,
+    RUN_MCP_TOOL,
+    PROBE_CREDENTIAL,
     DESTROY_SANDBOX,
+    FIRE_DEPLOYMENT,
+    FIRE_WAKEUP,
 )

@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
-from workflows.contracts import Answer, Delivery, ModelStepReply, ModelStepRequest, SessionStart, Shutdown, ToolUseRef
+from workflows.contracts import (
+    MAX_MODEL_CHAIN,
+    Answer,
+    Delivery,
+    ModelStepReply,
+    ModelStepRequest,
+    SessionStart,
+    Shutdown,
+    ToolUseRef,
+    WakeupCancel,
+    WakeupTimer,
+)
 from workflows.declarations import MODEL_STEP
 from workflows.session_ledger import Ledger
-from workflows.session_state import Interrupted, SessionState, status_attributes
+from workflows.session_state import Interrupted, SessionState, TurnFailed, status_attributes
 from workflows.session_tools import ToolRunner
+from workflows.session_wakeups import WakeupClock, stop_clock
 
 __all__ = ["SessionWorkflow", "status_attributes"]
 
 
 def model_retry(max_attempts: int) -> RetryPolicy:
-    """Temporal owns model retries; the provider client runs with ``max_retries=0``."""
+    """Temporal owns model retries; the provider client runs with ``max_retries=0``.
+
+    ``max_attempts`` is per model: the activity picks the model by attempt number (fallbacks after the model's
+    attempts), sets each retry's delay and says when the chain is exhausted, so this only has to allow the longest
+    chain.
+    """
     return RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
-        maximum_attempts=max_attempts,
+        maximum_attempts=max_attempts * MAX_MODEL_CHAIN,
     )
 
 
@@ -41,13 +59,15 @@ class SessionWorkflow:
         self._state = SessionState(start, start.carry.model_copy(deep=True))
         self._ledger = Ledger(self._state)
         self._tools = ToolRunner(self._state, self._ledger)
+        self._clock = WakeupClock(self._state)
 
     @workflow.run
     async def run(self, start: SessionStart) -> None:
         state = self._state
-        blocked = await self._pick_up_earlier_run() if start.reconcile else []
-        if blocked:
-            await self._run_turn([], resume=blocked)
+        clock = asyncio.create_task(self._clock.run())
+        blocked, paused = await self._pick_up_earlier_run() if start.reconcile else ([], False)
+        if blocked or paused:
+            await self._run_turn([], resume=blocked, paused=paused)
         turns_this_run = 0
         while True:
             state.show("a message")
@@ -64,8 +84,10 @@ class SessionWorkflow:
             await self._run_turn(state.take_inbox())
             turns_this_run += 1
             if self._should_continue_as_new(turns_this_run):
+                await stop_clock(self._clock, clock)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(start.model_copy(update={"carry": state.carry, "reconcile": False}))
+        await clock
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     @workflow.signal
@@ -74,10 +96,20 @@ class SessionWorkflow:
         self._state.deliver_interrupts(delivery.interrupt_ids)
         for answer in delivery.answers:
             self._state.answers.setdefault(answer.tool_use_id, answer)
+        if delivery.budget_changed:
+            self._state.budget_raised = True
 
     @workflow.signal
     def shutdown(self, shutdown: Shutdown) -> None:
         self._state.closing = shutdown.reason
+
+    @workflow.signal
+    def arm_wakeup(self, timer: WakeupTimer) -> None:
+        self._clock.arm(timer)
+
+    @workflow.signal
+    def cancel_wakeup(self, cancel: WakeupCancel) -> None:
+        self._clock.disarm(cancel.wakeup_id)
 
     @workflow.query
     def status(self) -> str:
@@ -86,8 +118,12 @@ class SessionWorkflow:
 
     # --- turn structure -------------------------------------------------------------------------------------
 
-    async def _pick_up_earlier_run(self) -> list[ToolUseRef]:
-        """A run after an abrupt end: queue what is queued, and return the calls still waiting for people."""
+    async def _pick_up_earlier_run(self) -> tuple[list[ToolUseRef], bool]:
+        """A run after an abrupt end: queue what is queued.
+
+        Returns:
+            The calls still waiting for people, and whether the turn was paused at the budget.
+        """
         picked = await self._ledger.begin_run()
         state = self._state
         queued = set(picked.queued_messages)
@@ -95,11 +131,14 @@ class SessionWorkflow:
         state.deliver_interrupts(picked.queued_interrupts)
         for answer in picked.answers:
             state.answers.setdefault(answer.tool_use_id, answer)
-        return picked.blocking
+        for timer in picked.wakeups:
+            self._clock.arm(timer)
+        return picked.blocking, picked.budget_paused
 
-    async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None) -> None:
+    async def _run_turn(self, batch: list[str], resume: list[ToolUseRef] | None = None, paused: bool = False) -> None:
         state = self._state
         state.carry.turns += 1
+        began, first_step, outcome = workflow.now(), state.carry.step, "ended"
         if resume is None:
             state.answers.clear()
         state.set_status("running", "the model")
@@ -108,25 +147,64 @@ class SessionWorkflow:
         try:
             if resume:
                 await self._handle_tools(resume, announced=True)
-            while True:
-                reply = await self._model_step(starting)
-                starting = []
+            go_on, resuming = not paused or await self._budget_raised(), paused
+            while go_on:
+                reply = await self._model_step(starting, resuming)
+                starting, resuming = [], False
                 if reply is None or reply.finished:
                     break
+                if reply.paused:
+                    go_on, resuming = await self._budget_raised(), True
+                    continue
                 await self._handle_tools(reply.tool_uses)
         except Interrupted as cut:
+            outcome = "interrupted"
             # A batch the model never saw (its first request was cut off) is part of the interrupted turn too.
             answered = [answer.event_id for answer in state.answers.values()]
             processed = starting + state.take_interrupts() + answered
             await self._ledger.finish("end_turn", processed=processed, close=cut.close)
+        except TurnFailed as failed:
+            outcome = "failed"
+            # As with a model request out of retries: the turn is abandoned and queued input dropped (§3.5).
+            answered = [answer.event_id for answer in state.answers.values()]
+            dropped = state.take_inbox() + state.take_interrupts() + answered
+            message = "Not run: the turn ended because an MCP call failed for good."
+            await self._ledger.finish(
+                "retries_exhausted", error=failed.error, processed=dropped, close=failed.close, close_message=message
+            )
         state.set_status("idle", "a message")
+        # The one log line per turn a terminal shows at the quiet default (dma.cli.logs); silent on replay.
+        workflow.logger.info(
+            "session %s turn %s %s after %.1f s (%s steps)",
+            state.session_id,
+            state.carry.turns,
+            outcome,
+            (workflow.now() - began).total_seconds(),
+            state.carry.step - first_step,
+        )
 
-    async def _model_step(self, starting: list[str]) -> ModelStepReply | None:
+    async def _budget_raised(self) -> bool:
+        """Wait, idle and holding nothing, until the budget is raised or removed; False if the session goes away."""
+        state = self._state
+        state.set_status("idle", "a budget raise")
+        await workflow.wait_condition(lambda: state.budget_raised or state.closing is not None)
+        if state.closing is not None:
+            return False
+        state.set_status("running", "the model")
+        return True
+
+    async def _model_step(self, starting: list[str], resume: bool = False) -> ModelStepReply | None:
         """One model request; None when the turn already ended (exhausted retries, or nothing left to answer)."""
         state = self._state
         step = state.next_step()
+        # A raise that arrives from here on is one this request may not have seen: it may resume a pause.
+        state.budget_raised = False
         request = ModelStepRequest(
-            session_id=state.session_id, step=step, mark_processed=starting, max_attempts=state.start.model_max_attempts
+            session_id=state.session_id,
+            step=step,
+            mark_processed=starting,
+            max_attempts=state.start.model_max_attempts,
+            resume=resume,
         )
         summary = f"model {state.start.model or '(agent model)'} · turn {state.carry.turns} · step {step}"
         handle = MODEL_STEP.start(request, summary=summary, retry=model_retry(state.start.model_max_attempts))
@@ -171,7 +249,9 @@ class SessionWorkflow:
         self, uses: list[ToolUseRef], order: list[str], close_if_cut: list[str], confirmed: set[str]
     ) -> None:
         runnable = [
-            use for use in uses if use.kind == "builtin" and (use.permission == "allow" or use.event_id in confirmed)
+            use
+            for use in uses
+            if use.kind in ("builtin", "mcp") and (use.permission == "allow" or use.event_id in confirmed)
         ]
         if runnable:
             await self._tools.run(runnable, order, close_if_cut)

@@ -48,19 +48,26 @@ class Ledger:
         processed: list[str] | None = None,
         close: list[str] | None = None,
         blocking: list[str] | None = None,
+        close_message: str | None = None,
     ) -> None:
         """Go idle: ``session.usage`` + ``session.status_idle`` (after an error and closing cut-off calls)."""
         cause = error.cause if error is not None else None
         error_type = cause.type if isinstance(cause, ApplicationError) else None
+        # MCP failures name their server as the error's first detail (activities.mcp.activities).
+        details = cause.details if isinstance(cause, ApplicationError) else ()
+        server = str(details[0]) if error_type and error_type.startswith("mcp_") and details else None
+        message = cause.message if server is not None and isinstance(cause, ApplicationError) else str(cause or error)
         request = FinishTurnRequest(
             session_id=self._state.session_id,
             step=self._state.next_step(),
             stop_reason=stop_reason,
             error_type=error_type or ("model_request_failed_error" if error is not None else None),
-            error_message=str(cause or error) if error is not None else None,
+            error_message=message if error is not None else None,
             processed_ids=processed or [],
             close_tool_use_ids=close or [],
             blocking_ids=blocking or [],
+            mcp_server_name=server,
+            close_message=close_message,
         )
         await FINISH_TURN.run(request, summary=f"turn {self._state.carry.turns} goes idle: {stop_reason}")
 

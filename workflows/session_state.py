@@ -7,6 +7,7 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError
 
 from workflows.contracts import Answer, SessionCarry, SessionStart
 
@@ -35,6 +36,20 @@ class Interrupted(Exception):
         self.close = close
 
 
+class TurnFailed(Exception):
+    """A call failed for good (its MCP server stayed unreachable, or refused the credential): the turn ends.
+
+    Attributes:
+        close: Tool uses of the turn that must get an error result (the failed call, and every call after it).
+        error: The activity failure, whose cause says the error type and names the MCP server.
+    """
+
+    def __init__(self, close: list[str], error: ActivityError) -> None:
+        super().__init__(f"turn failed; {len(close)} call(s) to close")
+        self.close = close
+        self.error = error
+
+
 @dataclass
 class SessionState:
     """What every part of one session workflow reads and changes: the input, the carried state, people's answers."""
@@ -44,6 +59,8 @@ class SessionState:
     answers: dict[str, Answer] = field(default_factory=dict[str, Answer])
     closing: Closing | None = None
     status: str = "idle"
+    # Set by a delivery that says the budget changed; a turn paused at the budget waits for it.
+    budget_raised: bool = False
 
     @property
     def session_id(self) -> str:

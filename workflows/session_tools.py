@@ -8,6 +8,7 @@ the stream in the model's order whatever order they finish in (the activities se
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError, TimeoutError
 
 from workflows.contracts import (
@@ -19,9 +20,16 @@ from workflows.contracts import (
     ToolCallRequest,
     ToolUseRef,
 )
-from workflows.declarations import DESTROY_SANDBOX, PROVISION_SANDBOX, RUN_TOOL, SANDBOX_SCHEDULE_TO_START
+from workflows.declarations import (
+    DESTROY_SANDBOX,
+    MCP_TOOL_RETRY,
+    PROVISION_SANDBOX,
+    RUN_MCP_TOOL,
+    RUN_TOOL,
+    SANDBOX_SCHEDULE_TO_START,
+)
 from workflows.session_ledger import Ledger
-from workflows.session_state import Interrupted, SessionState
+from workflows.session_state import Interrupted, SessionState, TurnFailed
 
 MAX_SANDBOX_REPLACEMENTS = 2
 # Tools that need no sandbox run on the shared queue, on any worker.
@@ -30,11 +38,21 @@ WORKER_TOOLS = frozenset({"web_fetch", "web_search"})
 READ_ONLY_TOOLS = frozenset({"read", "glob", "grep", "web_fetch", "web_search"})
 
 
+def read_only(use: ToolUseRef) -> bool:
+    """Whether a call neither changes anything nor runs anything: built-in read tools only (MCP tools may do both)."""
+    return use.kind == "builtin" and use.name in READ_ONLY_TOOLS
+
+
+def needs_sandbox(use: ToolUseRef) -> bool:
+    """Whether a call runs in the session's sandbox (MCP calls and web tools run on any worker)."""
+    return use.kind == "builtin" and use.name not in WORKER_TOOLS
+
+
 def segments(uses: list[ToolUseRef]) -> list[list[ToolUseRef]]:
     """The calls in rounds: consecutive read-only calls share a round; any other call has a round of its own."""
     rounds: list[list[ToolUseRef]] = []
     for use in uses:
-        if use.name in READ_ONLY_TOOLS and rounds and all(other.name in READ_ONLY_TOOLS for other in rounds[-1]):
+        if read_only(use) and rounds and all(read_only(other) for other in rounds[-1]):
             rounds[-1].append(use)
         else:
             rounds.append([use])
@@ -64,7 +82,7 @@ class ToolRunner:
         """One round; a host that stopped serving its queue is replaced (the log says so) and its calls run again."""
         pending = list(uses)
         for _ in range(MAX_SANDBOX_REPLACEMENTS + 1):
-            if any(use.name not in WORKER_TOOLS for use in pending) and not await self._ensure_sandbox(pending, order):
+            if any(needs_sandbox(use) for use in pending) and not await self._ensure_sandbox(pending, order):
                 return
             lost = await self._run_batch(pending, step, order, later)
             if not lost:
@@ -77,7 +95,7 @@ class ToolRunner:
     async def _run_batch(
         self, uses: list[ToolUseRef], step: int, order: list[str], later: list[str]
     ) -> list[ToolUseRef]:
-        """Run calls side by side; returns the calls whose host was lost."""
+        """Run calls side by side; returns the calls whose host was lost (raises when the turn cannot go on)."""
         handles = [(use, self._start_tool(use, step, order)) for use in uses]
         self._state.show(f"tools: {', '.join(use.name for use in uses)}")
         await workflow.wait_condition(lambda: all(h.done() for _, h in handles) or self._state.interrupted)
@@ -86,22 +104,29 @@ class ToolRunner:
                 handle.cancel()
         lost: list[ToolUseRef] = []
         cancelled: list[str] = []
+        failed: tuple[ToolUseRef, ActivityError] | None = None
         for use, handle in handles:
             try:
                 await handle
             except ActivityError as err:
                 if isinstance(err.cause, CancelledError):
                     cancelled.append(use.event_id)
-                elif isinstance(err.cause, TimeoutError) and use.name not in WORKER_TOOLS:
+                elif use.kind == "mcp":
+                    failed = failed or (use, err)
+                elif isinstance(err.cause, TimeoutError) and needs_sandbox(use):
                     lost.append(use)
                 else:
                     await self._ledger.record_results([use], "sandbox_unavailable", str(err.cause or err), order)
         if self._state.interrupted:
             raise Interrupted(cancelled + [use.event_id for use in lost] + later)
+        if failed is not None:
+            raise TurnFailed([failed[0].event_id, *cancelled, *later], failed[1])
         return lost
 
     def _start_tool(self, use: ToolUseRef, step: int, order: list[str]) -> workflow.ActivityHandle[ToolCallReply]:
-        sandbox = self._state.carry.sandbox if use.name not in WORKER_TOOLS else None
+        if use.kind == "mcp":
+            return self._start_mcp(use, step, order)
+        sandbox = self._state.carry.sandbox if needs_sandbox(use) else None
         where = f" · {sandbox.host}" if sandbox is not None else ""
         request = ToolCallRequest(
             session_id=self._state.session_id, step=step, tool_use=use, handle=sandbox, order=order
@@ -111,6 +136,20 @@ class ToolRunner:
             summary=f"{use.name}: {use.preview}{where}",
             task_queue=sandbox.task_queue if sandbox is not None else None,
             schedule_to_start=SANDBOX_SCHEDULE_TO_START if sandbox is not None else None,
+        )
+
+    def _start_mcp(self, use: ToolUseRef, step: int, order: list[str]) -> workflow.ActivityHandle[ToolCallReply]:
+        """An MCP call runs on the shared queue; Temporal retries it while its server cannot be reached."""
+        request = ToolCallRequest(session_id=self._state.session_id, step=step, tool_use=use, order=order)
+        attempts = max(1, self._state.start.mcp_max_attempts)
+        return RUN_MCP_TOOL.start(
+            request,
+            summary=f"mcp {use.mcp_server_name}/{use.name}: {use.preview}",
+            retry=RetryPolicy(
+                initial_interval=MCP_TOOL_RETRY.initial_interval,
+                maximum_interval=MCP_TOOL_RETRY.maximum_interval,
+                maximum_attempts=attempts,
+            ),
         )
 
     async def _ensure_sandbox(self, uses: list[ToolUseRef], order: list[str]) -> bool:

@@ -1,4 +1,7 @@
-"""One streaming Messages API request through the ``anthropic`` SDK, folded into a ``ModelResult``."""
+"""The Anthropic Messages API provider: one streaming request through the ``anthropic`` SDK.
+
+The stream is folded into a ``ModelResult``; requests carry prompt-caching breakpoints, effort and speed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,12 @@ from typing import Any
 
 import anthropic
 
+from activities.model.caching import cached_messages, cached_system, cached_tools
+from activities.model.request import ModelRequest
 from activities.model.result import ModelResult, StreamSink, ToolCall
+
+# Reasoning another provider produced (stored with the log) means nothing to Claude and would be refused.
+_FOREIGN_BLOCKS = frozenset({"reasoning"})
 
 
 class _Fold:
@@ -78,6 +86,7 @@ async def stream_messages(client: anthropic.AsyncAnthropic, params: dict[str, An
                 usage.cache_read_input_tokens = start.cache_read_input_tokens or 0
                 usage.cache_creation_input_tokens = start.cache_creation_input_tokens or 0
                 usage.output_tokens = start.output_tokens or 0
+                usage.speed = start.speed
             elif event.type == "content_block_start":
                 fold.start(event.index, event.content_block)
             elif event.type == "content_block_delta":
@@ -90,3 +99,48 @@ async def stream_messages(client: anthropic.AsyncAnthropic, params: dict[str, An
                 if event.usage.input_tokens:
                     usage.input_tokens = event.usage.input_tokens
     return fold.result
+
+
+def _own_blocks(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept: list[dict[str, Any]] = []
+    for message in messages:
+        content: list[dict[str, Any]] = [
+            block for block in message["content"] if block.get("type") not in _FOREIGN_BLOCKS
+        ]
+        if not content:
+            continue
+        if kept and kept[-1]["role"] == message["role"]:
+            kept[-1] = {**kept[-1], "content": kept[-1]["content"] + content}
+        else:
+            kept.append({**message, "content": content})
+    return kept
+
+
+def messages_params(request: ModelRequest) -> dict[str, Any]:
+    """The ``messages.create`` arguments for a request, with cache breakpoints on system, tools and conversation."""
+    params: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": cached_messages(_own_blocks(request.messages)),
+    }
+    if request.system:
+        params["system"] = cached_system(request.system)
+    if request.tools:
+        params["tools"] = request.tools if request.system else cached_tools(request.tools)
+    if request.effort:
+        params["output_config"] = {"effort": request.effort}
+    if request.speed:
+        params["speed"] = request.speed
+    if request.inference_geo:
+        params["inference_geo"] = request.inference_geo
+    return params
+
+
+class AnthropicProvider:
+    """The Messages API through one ``AsyncAnthropic`` client (Anthropic, a compatible server, the scripted model)."""
+
+    def __init__(self, client: anthropic.AsyncAnthropic) -> None:
+        self.client = client
+
+    async def stream(self, request: ModelRequest, sink: StreamSink) -> ModelResult:
+        return await stream_messages(self.client, messages_params(request), sink)

@@ -65,9 +65,9 @@ def _event_blocks(row: SessionEvent) -> tuple[str, list[Block]] | None:
     if row.type == "agent.thinking":
         return "assistant", list((row.extra or {}).get("blocks", []))
     if row.type in TOOL_USE_TYPES:
-        return "assistant", [
-            {"type": "tool_use", "id": row.id, "name": body.get("name", ""), "input": body.get("input", {})}
-        ]
+        # An MCP call carries the server's tool name; the model called it by the name it was offered.
+        name = (row.extra or {}).get("model_name") or body.get("name", "")
+        return "assistant", [{"type": "tool_use", "id": row.id, "name": name, "input": body.get("input", {})}]
     if row.type in _RESULT_ID_FIELD:
         result: Block = {"type": "tool_result", "tool_use_id": body.get(_RESULT_ID_FIELD[row.type], "")}
         result["content"] = _blocks(body.get("content") or []) or [{"type": "text", "text": "(no output)"}]
@@ -124,7 +124,7 @@ def build_messages(rows: list[SessionEvent]) -> list[Message]:
 
 
 def build_tools(agent: dict[str, Any]) -> list[dict[str, Any]]:
-    """Tool definitions for the model: enabled built-in tools and custom tools (MCP tools arrive with MCP support)."""
+    """Tool definitions for the model: enabled built-in tools and custom tools (``activities.mcp`` adds MCP tools)."""
     tools: list[dict[str, Any]] = []
     for entry in agent.get("tools", []):
         if entry.get("type") == "agent_toolset_20260401":

@@ -22,14 +22,19 @@ class Usage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # The speed tier the request ran at, when the provider reports one (``model_usage.speed``).
+    speed: str | None = None
 
-    def as_wire(self) -> dict[str, int]:
-        return {
+    def as_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
         }
+        if self.speed in ("standard", "fast"):
+            wire["speed"] = self.speed
+        return wire
 
 
 @dataclass

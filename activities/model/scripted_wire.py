@@ -53,10 +53,12 @@ class ScriptedToolUse:
 
 @dataclass(frozen=True)
 class ScriptedUsage:
-    """Token counts reported for one reply."""
+    """Token counts reported for one reply; ``input_tokens`` excludes what was read from or written to a cache."""
 
     input_tokens: int
     output_tokens: int
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,12 @@ def anthropic_message_json(reply: ScriptedReply, model: str, message_id: str | N
         "content": _content_blocks(reply, message_id),
         "stop_reason": reply.stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_input_tokens": usage.cache_read_input_tokens,
+            "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+        },
     }
 
 
@@ -242,8 +249,14 @@ def error_headers(reply: ScriptedReply) -> dict[str, str]:
 
 def _openai_usage(reply: ScriptedReply) -> JsonObject:
     usage = _usage(reply)
-    total = usage.input_tokens + usage.output_tokens
-    return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens, "total_tokens": total}
+    # OpenAI counts cached prompt tokens inside prompt_tokens and reports them again under prompt_tokens_details.
+    prompt = usage.input_tokens + usage.cache_read_input_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": prompt + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+    }
 
 
 def _openai_tool_call(tool: ScriptedToolUse) -> JsonObject:

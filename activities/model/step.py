@@ -3,12 +3,17 @@
 Exactly-once effects under retries: every event id derives from (session, step, slot), the request's content events
 and its ``span.model_request_end`` commit in one transaction, and an attempt that finds that span already recorded
 replays the recorded reply instead of calling the model again.
+
+Before the request: the attempt number picks the model of the chain (``failover.py``), the budget is checked
+(``budget.py``; at the cap the turn pauses), and a context that would not fit the window is compacted first
+(``compaction.py``). The provider behind the route (``providers.py``) speaks its own protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,15 +31,22 @@ from activities.events import (
     turn_end_events,
 )
 from activities.heartbeat import heartbeating
-from activities.model.anthropic_stream import stream_messages
-from activities.model.context import TOOL_USE_TYPES, build_messages, build_tools, tool_kind
+from activities.mcp.catalog import McpCatalog, McpTools
+from activities.mcp.tool_use import mcp_tool_use
+from activities.model.budget import charge, over_budget
+from activities.model.compaction import CompactionTooSmall, compact, input_budget, needs_compaction, request_tokens
+from activities.model.context import TOOL_USE_TYPES, build_tools, tool_kind
 from activities.model.deltas import DeltaPublisher
 from activities.model.errors import ProviderFailure, classify
+from activities.model.failover import Attempt, Decision
+from activities.model.history import COMPACTED, History, load_history
 from activities.model.providers import ModelClients
+from activities.model.request import ModelRequest, Provider, build_request
 from activities.model.result import ModelResult
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import Bus
+from dma.catalog.catalog import ModelCatalog, Route, UnknownModel
 from dma.clock import utcnow
 from dma.store import events as log
 from dma.store.engine import Database
@@ -53,11 +65,26 @@ class SessionGone(Exception):
 
 
 def _span_end(
-    step: Step, attempt: int, usage: dict[str, int], is_error: bool, extra: dict[str, Any] | None = None
+    step: Step,
+    attempt: int,
+    usage: dict[str, Any],
+    is_error: bool,
+    extra: dict[str, Any] | None = None,
+    route: Route | None = None,
+    cost: dict[str, str] | None = None,
 ) -> NewEvent:
     body: dict[str, Any] = {"model_request_start_id": step.event_id(f"span@{attempt}"), "is_error": is_error}
     body["model_usage"] = usage
+    body.update(_model_fields(route, cost))
     return step.event(f"span_end@{attempt}", "span.model_request_end", body, extra)
+
+
+def _model_fields(route: Route | None, cost: dict[str, str] | None = None) -> dict[str, Any]:
+    """Beyond the SDK's fields (its models keep extra ones): which model a span called, and what it cost."""
+    fields: dict[str, Any] = {} if route is None else {"model": route.model_id}
+    if cost is not None:
+        fields["list_cost"] = cost
+    return fields
 
 
 def preview(tool_input: object) -> str:
@@ -73,7 +100,16 @@ def preview(tool_input: object) -> str:
 
 def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
     """The reply an earlier attempt already recorded for this step, if it got that far."""
-    done = next((row for row in rows if row.type == "span.model_request_end" and not row.body.get("is_error")), None)
+    done = next(
+        (
+            row
+            for row in rows
+            if row.type == "span.model_request_end"
+            and not row.body.get("is_error")
+            and not (row.extra or {}).get("compaction")
+        ),
+        None,
+    )
     if done is None:
         return None
     uses = [
@@ -83,6 +119,7 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
             kind=TOOL_USE_TYPES[row.type],  # pyright: ignore[reportArgumentType] - values are ToolKind literals
             permission=row.body.get("evaluated_permission"),
             preview=preview(row.body.get("input")),
+            mcp_server_name=row.body.get("mcp_server_name"),
         )
         for row in rows
         if row.type in TOOL_USE_TYPES
@@ -93,14 +130,36 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
     )
 
 
-class ModelActivities:
-    """Model-request activities; the worker builds one instance with its DB, bus and provider clients."""
+@dataclass
+class _Prepared:
+    """What ``_begin`` read and decided: the request to send, or the problem that stops it before it is sent."""
 
-    def __init__(self, db: Database, bus: Bus, clients: ModelClients, max_tokens: int) -> None:
+    agent: dict[str, Any]
+    history: History
+    attempt: Attempt | None = None
+    request: ModelRequest | None = None
+    span_open: bool = False
+    problem: ProviderFailure | None = None
+
+
+class ModelActivities:
+    """Model-request activities; the worker builds one instance with its DB, bus, catalog and provider clients."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        clients: ModelClients,
+        catalog: ModelCatalog,
+        max_tokens: int,
+        mcp: McpCatalog | None = None,
+    ) -> None:
         self._writer = EventWriter(db, bus)
         self._bus = bus
         self._clients = clients
+        self._catalog = catalog
         self._max_tokens = max_tokens
+        self._mcp = mcp
 
     @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
@@ -112,40 +171,44 @@ class ModelActivities:
     async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
         step = Step.current(request.session_id, request.step)
         try:
-            begun = await self._begin(request, step, attempt)
+            prepared = await self._begin(request, step, attempt)
         except SessionGone:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
-        if isinstance(begun, ModelStepReply):
-            return begun
-        agent, messages = begun
-        model_id = str(agent.get("model", {}).get("id", ""))
-        params: dict[str, Any] = {"model": model_id, "max_tokens": self._max_tokens, "messages": messages}
-        if agent.get("system"):
-            params["system"] = agent["system"]
-        if tools := build_tools(agent):
-            params["tools"] = tools
+        if isinstance(prepared, ModelStepReply):
+            return prepared
+        plan, model_request = prepared.attempt, prepared.request
+        if prepared.problem is not None or plan is None or model_request is None:
+            problem = prepared.problem or ProviderFailure("unknown_error", "model request could not be built", False)
+            raise await self._fail(step, plan, problem, span_open=False, called=False)
+        # MCP tool lists may need the network: fetched outside the transaction of ``_begin``.
+        mcp = await self._mcp_tools(step, attempt, prepared.agent, model_request)
+        if mcp.definitions():
+            model_request = replace(model_request, tools=model_request.tools + mcp.definitions())
         publisher = DeltaPublisher(self._bus, step.session_id, step.event_id("message"), step.event_id("thinking"))
+        span_open = prepared.span_open
         try:
-            result = await stream_messages(self._clients.for_model(model_id), params, publisher)
+            provider = self._clients.for_route(plan.route)
+            if not span_open:
+                model_request = await self._compact(step, plan, provider, model_request, prepared.history)
+                span_open = True
+            result = await provider.stream(model_request, publisher)
         except asyncio.CancelledError:
-            await asyncio.shield(self._close_span(step, attempt))
+            if span_open:
+                await asyncio.shield(self._close_span(step, attempt, plan.route))
             raise
+        except CompactionTooSmall as err:
+            failure = ProviderFailure("compaction_limit_reached_error", f"context compaction failed: {err}", False)
+            raise await self._fail(step, plan, failure, span_open, called=True) from err
         except Exception as err:  # noqa: BLE001 - every provider failure is classified, none is swallowed
-            failure = classify(err)
-            await self._record_failure(request, step, attempt, failure)
-            raise ApplicationError(
-                failure.message,
-                type=failure.error_type,
-                non_retryable=not failure.retryable,
-                next_retry_delay=failure.retry_after,
-            ) from err
+            raise await self._fail(step, plan, classify(err), span_open, called=True) from err
         publisher.flush()
-        return await self._record_success(step, attempt, agent, result)
+        return await self._record_success(step, plan, prepared.agent, result, mcp)
 
-    async def _begin(
-        self, request: ModelStepRequest, step: Step, attempt: int
-    ) -> ModelStepReply | tuple[dict[str, Any], list[dict[str, Any]]]:
-        """One transaction: replay check, start the turn, close spans of dead attempts, open this span, read context."""
+    async def _begin(self, request: ModelStepRequest, step: Step, attempt: int) -> ModelStepReply | _Prepared:
+        """One transaction: replay check, start the turn, close dead spans, check the budget, read the context.
+
+        This attempt's span opens here too, unless the context must be compacted first.
+        """
         sid = step.session_id
         async with self._writer.locked(sid) as locked:
             if locked is None:
@@ -168,15 +231,86 @@ class ModelActivities:
             new: list[NewEvent] = []
             if session.status == "rescheduling":
                 new.append(status_event(step, f"running@{attempt}", "session.status_running"))
-            elif request.mark_processed:
+            elif request.mark_processed or (request.resume and session.status == "idle"):
                 new.append(status_event(step, "running", "session.status_running"))
             new.extend(self._dangling_span_ends(rows, step))
-            new.append(step.event(f"span@{attempt}", "span.model_request_start", {}, {"attempt": attempt}))
+            agent = dict(session.agent)
+            prepared = _Prepared(agent, await load_history(db, sid))
+            self._plan(prepared, request, attempt)
+            plan = prepared.attempt
+            if prepared.problem is None and plan is not None and over_budget(session, plan.route):
+                new.extend(turn_end_events(session, step, {"type": "budget_reached"}, slot="budget:"))
+                await log.append(db, session, new, now)
+                stop_running(session, now)
+                return ModelStepReply(stop_reason="budget_reached", paused=True)
+            if prepared.problem is None and plan is not None and prepared.request is not None:
+                prepared.span_open = not needs_compaction(plan.route, prepared.request)
+            if prepared.span_open and plan is not None:
+                new.append(self._span_start(step, attempt, plan.route))
             await log.append(db, session, new, now)
             start_running(session, now)
-            agent = dict(session.agent)
-            history = await log.visible_in_order(db, sid)
-        return agent, build_messages(history)
+        return prepared
+
+    async def _mcp_tools(self, step: Step, attempt: int, agent: dict[str, Any], request: ModelRequest) -> McpTools:
+        if self._mcp is None:
+            return McpTools()
+        return await self._mcp.for_step(step, attempt, agent, {str(tool["name"]) for tool in request.tools})
+
+    def _plan(self, prepared: _Prepared, request: ModelStepRequest, attempt: int) -> None:
+        """Route the agent's model (and its fallbacks) and build the request this attempt sends."""
+        model_id = str(prepared.agent.get("model", {}).get("id", ""))
+        try:
+            routes = self._catalog.chain(model_id)
+        except UnknownModel as err:
+            prepared.problem = ProviderFailure("model_request_failed_error", err.message, False)
+            return
+        plan = Attempt(routes, max(1, request.max_attempts), attempt)
+        prepared.attempt = plan
+        if plan.overdue:
+            message = "retries exhausted: the last attempts of this model request ended without an answer"
+            prepared.problem = ProviderFailure("model_request_failed_error", message, False)
+            return
+        tools = build_tools(prepared.agent)
+        messages = prepared.history.messages()
+        prepared.request = build_request(plan.route, prepared.agent, messages, tools, self._max_tokens)
+
+    @staticmethod
+    def _span_start(step: Step, attempt: int, route: Route) -> NewEvent:
+        return step.event(f"span@{attempt}", "span.model_request_start", _model_fields(route), {"attempt": attempt})
+
+    async def _compact(
+        self, step: Step, plan: Attempt, provider: Provider, request: ModelRequest, history: History
+    ) -> ModelRequest:
+        """Summarize the older context and record it, with a span per summary request; then open this attempt's span.
+
+        Returns:
+            The request rebuilt from the summary and the part of the log kept verbatim.
+        """
+        route, attempt = plan.route, plan.number
+        done = await compact(provider, route, request, history)
+        rebuilt = replace(request, messages=History(done.kept, done.summary).messages())
+        async with self._writer.locked(step.session_id) as locked:
+            if locked is None:
+                raise SessionGone(step.session_id)
+            new: list[NewEvent] = []
+            for index, usage in enumerate(done.usages):
+                slot = f"compact@{attempt}.{index}"
+                wire_usage = usage.as_wire()
+                add_usage(locked.session, wire_usage)
+                cost = charge(locked.session, route, wire_usage)
+                new.append(step.event(slot, "span.model_request_start", _model_fields(route), {"compaction": True}))
+                body = {"model_request_start_id": step.event_id(slot), "is_error": False, "model_usage": wire_usage}
+                extra = {"compaction": True}
+                body.update(_model_fields(route, cost))
+                new.append(step.event(f"{slot}:end", "span.model_request_end", body, extra))
+            compacted = {"summary": done.summary, "from_seq": done.from_seq, "model": route.model_id}
+            new.append(step.event(f"compacted@{attempt}", COMPACTED, {}, compacted))
+            new.append(self._span_start(step, attempt, route))
+            await log.append(locked.db, locked.session, new)
+        budget = input_budget(route, rebuilt) or 0
+        if request_tokens(rebuilt) > budget:
+            raise CompactionTooSmall(f"the recent part alone exceeds the {route.spec.context_window}-token window")
+        return rebuilt
 
     @staticmethod
     def _dangling_span_ends(rows: list[SessionEvent], step: Step) -> list[NewEvent]:
@@ -189,39 +323,54 @@ class ModelActivities:
                 ends.append(_span_end(step, dead_attempt, dict(ZERO_USAGE), True))
         return ends
 
-    async def _record_failure(
-        self, request: ModelStepRequest, step: Step, attempt: int, failure: ProviderFailure
-    ) -> None:
-        retrying = failure.retryable and attempt < request.max_attempts
-        new = [_span_end(step, attempt, dict(ZERO_USAGE), True)]
-        if retrying:
-            new.append(error_event(step, f"error@{attempt}", failure.error_type, failure.message, "retrying"))
+    async def _fail(
+        self, step: Step, plan: Attempt | None, failure: ProviderFailure, span_open: bool, called: bool
+    ) -> ApplicationError:
+        """Record a failed attempt (its span, and a retry or failover notice) and return what to raise."""
+        decision = plan.after(failure) if plan is not None else Decision(False, failure.message)
+        attempt = plan.number if plan is not None else 0
+        route = plan.route if plan is not None else None
+        new: list[NewEvent] = []
+        if called and not span_open and route is not None:
+            # A summary request of a compaction failed: its attempt still shows as one failed model request.
+            new.append(self._span_start(step, attempt, route))
+        if called or span_open:
+            new.append(_span_end(step, attempt, dict(ZERO_USAGE), True, route=route))
+        if decision.retrying:
+            new.append(error_event(step, f"error@{attempt}", failure.error_type, decision.message, "retrying"))
             new.append(status_event(step, f"rescheduled@{attempt}", "session.status_rescheduled"))
         async with self._writer.locked(step.session_id) as locked:
-            if locked is None:
-                return
-            if retrying:
-                locked.session.status = "rescheduling"
-            await log.append(locked.db, locked.session, new)
+            if locked is not None:
+                if decision.retrying:
+                    locked.session.status = "rescheduling"
+                await log.append(locked.db, locked.session, new)
+        return ApplicationError(
+            failure.message,
+            type=failure.error_type,
+            non_retryable=not decision.retrying,
+            next_retry_delay=decision.delay,
+        )
 
-    async def _close_span(self, step: Step, attempt: int) -> None:
+    async def _close_span(self, step: Step, attempt: int, route: Route) -> None:
         """An interrupted request still ends its span (API_CONTRACT.md §3.3)."""
-        span_end = _span_end(step, attempt, dict(ZERO_USAGE), True)
+        span_end = _span_end(step, attempt, dict(ZERO_USAGE), True, route=route)
         async with self._writer.locked(step.session_id) as locked:
             if locked is not None:
                 await log.append(locked.db, locked.session, [span_end])
 
     async def _record_success(
-        self, step: Step, attempt: int, agent: dict[str, Any], result: ModelResult
+        self, step: Step, plan: Attempt, agent: dict[str, Any], result: ModelResult, mcp: McpTools
     ) -> ModelStepReply:
-        new, uses = self._content_events(step, agent, result)
+        new, uses = self._content_events(step, agent, result, mcp)
         usage = result.usage.as_wire()
-        new.append(_span_end(step, attempt, usage, False, {"stop_reason": result.stop_reason}))
         finished = not uses
         async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
             add_usage(locked.session, usage)
+            cost = charge(locked.session, plan.route, usage)
+            extra = {"stop_reason": result.stop_reason}
+            new.append(_span_end(step, plan.number, usage, False, extra, plan.route, cost))
             if finished:
                 new.extend(turn_end_events(locked.session, step, _stop_reason(result.stop_reason)))
                 stop_running(locked.session, utcnow())
@@ -230,7 +379,7 @@ class ModelActivities:
 
     @staticmethod
     def _content_events(
-        step: Step, agent: dict[str, Any], result: ModelResult
+        step: Step, agent: dict[str, Any], result: ModelResult, mcp: McpTools
     ) -> tuple[list[NewEvent], list[ToolUseRef]]:
         new: list[NewEvent] = []
         if result.thinking_blocks:
@@ -244,6 +393,11 @@ class ModelActivities:
             slot = f"tool:{index}"
             body: dict[str, Any] = {"name": call.name, "input": call.input}
             line = preview(call.input)
+            if (target := mcp.target(call.name)) is not None:
+                event, ref = mcp_tool_use(step, slot, agent, target, call.input, line)
+                new.append(event)
+                uses.append(ref)
+                continue
             if tool_kind(agent, call.name) == "custom":
                 new.append(step.event(slot, "agent.custom_tool_use", body))
                 uses.append(ToolUseRef(event_id=step.event_id(slot), name=call.name, kind="custom", preview=line))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
 
+from activities.call_log import load_call, publish_recorded, record_result
 from activities.events import Step
 from activities.heartbeat import heartbeating
 from activities.sandboxes.base import SandboxError
@@ -25,12 +25,9 @@ from activities.tools.outcome import ToolOutcome
 from activities.tools.runner import ToolRunner
 from activities.tools.web_fetch import WebFetcher
 from activities.tools.web_search import SearchBackend
-from dma.bus import Bus, BusMessage
-from dma.clock import utcnow
+from dma.bus import Bus
 from dma.settings import WorkerSettings
-from dma.store import events as log
 from dma.store.engine import Database
-from dma.store.events import RESULT_TYPES
 from dma.store.tables import Session, SessionEvent
 from workflows.contracts import DestroyRequest, ProvisionRequest, SandboxHandle, ToolCallReply, ToolCallRequest
 from workflows.declarations import DESTROY_SANDBOX, PROVISION_SANDBOX, RUN_TOOL
@@ -108,9 +105,9 @@ class ToolActivities:
     async def run_tool(self, req: ToolCallRequest) -> ToolCallReply:
         """Run one built-in tool call and record its ``agent.tool_result``; exactly once per call."""
         step, use = Step.current(req.session_id, req.step), req.tool_use
-        session, call, recorded = await self._load(step.session_id, use.event_id)
+        session, call, recorded = await load_call(self._db, step.session_id, use.event_id)
         if recorded is not None:
-            await self._publish(step.session_id, req.order)
+            await publish_recorded(self._db, self._bus, step.session_id, req.order)
             return ToolCallReply(is_error=bool(recorded.body.get("is_error")))
         if session is None:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
@@ -119,18 +116,6 @@ class ToolActivities:
         outcome = await self._outcome(session, use.kind, use.name, call)
         await self._record(step, use.event_id, outcome, req.order)
         return ToolCallReply(is_error=outcome.is_error)
-
-    async def _load(self, sid: str, use_id: str) -> tuple[Session | None, SessionEvent | None, SessionEvent | None]:
-        """The session, the call, and the call's result if one was already recorded."""
-        async with self._db.read() as db:
-            session = await db.get(Session, sid)
-            call = await db.exec(select(SessionEvent).where(SessionEvent.id == use_id, SessionEvent.session_id == sid))
-            result = await db.exec(
-                select(SessionEvent).where(
-                    SessionEvent.session_id == sid, SessionEvent.ref == use_id, col(SessionEvent.type).in_(RESULT_TYPES)
-                )
-            )
-            return session, call.first(), result.first()
 
     async def _outcome(self, session: Session, kind: str, name: str, call: SessionEvent) -> ToolOutcome:
         if kind != "builtin":
@@ -156,19 +141,4 @@ class ToolActivities:
         }
         extra = {"full_text": outcome.full_text} if outcome.truncated else None
         result = step.event(f"result:{use_id}", "agent.tool_result", body, extra)
-        async with self._db.write() as db:
-            session = await log.lock_session(db, step.session_id)
-            if session is None:
-                return
-            now = utcnow()
-            await log.append(db, session, [result], now, hidden=True)
-            await log.publish_results(db, session, order or [use_id], now)
-        self._bus.publish(BusMessage(step.session_id, "doorbell"))
-
-    async def _publish(self, sid: str, order: list[str]) -> None:
-        """A repeated call whose result is already recorded: show what the order now allows."""
-        async with self._db.write() as db:
-            session = await log.lock_session(db, sid)
-            if session is not None and await log.publish_results(db, session, order, utcnow()):
-                db.add(session)
-        self._bus.publish(BusMessage(sid, "doorbell"))
+        await record_result(self._db, self._bus, step.session_id, result, order or [use_id])

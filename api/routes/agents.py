@@ -12,10 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api import unsupported
-from api.deps import DbDep
+from api.deps import DbDep, StateDep
 from api.errors import InvalidRequest
+from api.model_rules import check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, time_filters
 from dma.clock import rfc3339
+from dma.schemas.agent_parts import normalize_model
 from dma.schemas.agents import AgentCreate, AgentOut, AgentPage, AgentUpdate
 from dma.store import agents as store
 from dma.store.agents import Position
@@ -54,10 +56,12 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 
 
 @router.post("", response_model=AgentOut)
-async def create_agent(body: AgentCreate, db: DbDep) -> dict[str, Any]:
+async def create_agent(body: AgentCreate, state: StateDep) -> dict[str, Any]:
     """Create an agent at version 1."""
     unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
-    return await store.create_agent(db, body.to_body())
+    agent = body.to_body()
+    check_model(state.catalog, agent)
+    return await store.create_agent(state.db, agent)
 
 
 @router.get("", response_model=AgentPage)
@@ -82,10 +86,12 @@ async def retrieve_agent(
 
 
 @router.post("/{agent_id}", response_model=AgentOut)
-async def update_agent(agent_id: str, body: AgentUpdate, db: DbDep) -> dict[str, Any]:
+async def update_agent(agent_id: str, body: AgentUpdate, state: StateDep) -> dict[str, Any]:
     """Update an agent; a change creates a new version."""
     unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.AGENT)
-    return await store.update_agent(db, agent_id, body)
+    if body.model is not None:
+        check_model(state.catalog, {"model": normalize_model(body.model)})
+    return await store.update_agent(state.db, agent_id, body)
 
 
 @router.post("/{agent_id}/archive", response_model=AgentOut)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api import event_intake, redelivery, session_control
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
+from api.model_rules import at_budget, reject_work_at_budget
 from api.query import decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.routes.sessions import load_session
 from api.sse import StreamOptions, stream_events
@@ -64,7 +65,8 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
             raise NotFound("session", session_id)
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and accepts no new events")
-        intake = await event_intake.take_in(db, session_id, events)
+        reject_work_at_budget(row, [str(getattr(event, "type", "")) for event in events])
+        intake = await event_intake.take_in(db, session_id, events, at_budget=at_budget(row))
         await log.insert_user_events(db, session_id, intake.queued)
         await log.append(db, row, intake.processed_now)
         # Every still-queued message rides along, so this delivery also heals one that was lost before it.

@@ -12,10 +12,11 @@ from api import session_control, unsupported
 from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
 from api.event_intake import check_sizes
+from api.model_rules import check_budget_change, check_budgeted_models, check_model
 from api.query import MAX_INT32, decode_cursor, encode_cursor, multi, page_limit, time_filters
 from api.session_resolve import resolve_agent_snapshot, resolve_environment
 from dma.bus import BusMessage
-from dma.clock import utcnow
+from dma.catalog.catalog import ModelCatalog
 from dma.ids import is_id, new_id
 from dma.schemas.agents import apply_overrides
 from dma.schemas.events import event_body
@@ -33,6 +34,7 @@ from dma.store import events as log
 from dma.store import sessions as store
 from dma.store.events import NewEvent
 from dma.store.tables import Session
+from dma.store.vaults import check_session_vaults
 from workflows.contracts import Delivery
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -54,11 +56,8 @@ async def load_session(state: StateDep, session_id: str) -> Session:
 @router.post("", response_model=SessionOut)
 async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]:
     """Create a session from an agent (optionally with overrides) and an environment."""
-    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.SESSION)
     if isinstance(body.agent, AgentWithOverrides):
         unsupported.refuse(body.agent.overrides(), unsupported.AGENT, prefix="agent.")
-    if body.vault_ids:
-        raise NotFound("vault", body.vault_ids[0])
     if body.resources:
         raise InvalidRequest("session resources are not supported by this server yet")
     initial = body.initial_events or []
@@ -67,28 +66,19 @@ async def create_session(body: SessionCreate, state: StateDep) -> dict[str, Any]
     check_sizes(initial, state.settings)
     async with state.db.write() as db:
         agent_id, agent_version, snapshot = await resolve_agent_snapshot(db, body.agent)
+        check_model(state.catalog, snapshot)
+        if body.budget is not None:
+            check_budgeted_models(state.catalog, snapshot)
         environment = await resolve_environment(db, body.environment_id)
-        now = utcnow()
-        row = await store.insert(
-            db,
-            Session(
-                id=new_id("sesn"),
-                agent_id=agent_id,
-                agent_version=agent_version,
-                agent=snapshot,
-                environment_id=environment.id,
-                environment_config=environment.config,
-                title=body.title,
-                meta=dict(body.metadata or {}),
-                status="running" if initial else "idle",
-                usage={},
-                vault_ids=[],
-                resources=[],
-                budget=body.budget.model_dump(mode="json") if body.budget else None,
-                created_at=now,
-                updated_at=now,
-            ),
+        vault_ids = await check_session_vaults(db, body.vault_ids or [])
+        new = store.NewSession(
+            title=body.title,
+            meta=dict(body.metadata or {}),
+            budget=body.budget.model_dump(mode="json") if body.budget else None,
+            running=bool(initial),
+            vault_ids=vault_ids,
         )
+        row = await store.insert(db, store.new_row(agent_id, agent_version, snapshot, environment, new))
         queued = [NewEvent(new_id("sevt"), event.type, event_body(event)) for event in initial]
         await log.insert_user_events(db, row.id, queued)
     if queued:
@@ -114,7 +104,7 @@ async def list_sessions(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     page: str | None = None,
     memory_store_id: str | None = None,
-    deployment_id: str | None = None,  # noqa: ARG001 - deployments are outside this server's scope
+    deployment_id: str | None = None,
 ) -> dict[str, Any]:
     """List sessions, newest first by default."""
     statuses = tuple(multi(request, "statuses"))
@@ -128,6 +118,7 @@ async def list_sessions(
         statuses=statuses,
         include_archived=include_archived,
         created=tuple(time_filters(request).items()),
+        deployment_id=deployment_id,
     )
     cursor = decode_cursor(page) if page else None
     descending = order == "desc"
@@ -167,10 +158,10 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
     """Update a session's title, metadata or budget."""
     await load_session(state, session_id)
     sent = body.model_fields_set
-    unsupported.refuse(body.model_dump(mode="json", exclude_unset=True), unsupported.SESSION)
     if body.agent is not None:
         unsupported.refuse(body.agent.model_dump(mode="json", exclude_unset=True), unsupported.AGENT, prefix="agent.")
     if "vault_ids" in sent:
+        # API_CONTRACT.md §5.10 and the SDK: vault_ids are fixed at creation; the update field is reserved.
         raise InvalidRequest("vault_ids cannot be changed after a session is created")
     async with state.db.write() as db:
         row = await log.lock_session(db, session_id)
@@ -178,7 +169,7 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
             raise NotFound("session", session_id)
         if row.archived_at is not None:
             raise InvalidRequest("the session is archived and cannot be changed")
-        changes, changed = _session_changes(row, body, sent)
+        changes, changed = _session_changes(state.catalog, row, body, sent)
         if "agent" in sent and body.agent is not None:
             if row.status != "idle" or await store.has_queued_events(db, session_id):
                 raise InvalidRequest("a session's agent can only be changed while the session is idle")
@@ -189,10 +180,17 @@ async def update_session(session_id: str, body: SessionUpdate, state: StateDep) 
         await store.apply_update(db, row, changes, event)
     if event is not None:
         state.bus.publish(BusMessage(session_id, "doorbell"))
+    if "budget" in sent and row.event_seq > 0:
+        # Work paused at the budget goes on (API_CONTRACT.md §5.8): the new cap is above the cost spent, and the next
+        # model request reads it from the DB. Sent even when nothing changed, so a retried update (this one answered
+        # 503 after its commit) still wakes the workflow; a session that is not paused ignores it.
+        await session_control.deliver(state.temporal, state.settings, row, Delivery(budget_changed=True))
     return session_response(row)
 
 
-def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _session_changes(
+    catalog: ModelCatalog, row: Session, body: SessionUpdate, sent: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Column changes and the ``session.updated`` payload (only fields whose value changed)."""
     changes: dict[str, Any] = {}
     changed: dict[str, Any] = {}
@@ -205,8 +203,8 @@ def _session_changes(row: Session, body: SessionUpdate, sent: set[str]) -> tuple
         if merged != (row.meta or {}):
             changes["meta"] = changed["metadata"] = merged
     if "budget" in sent:
-        # Only null gets here (budgets are not supported yet): it clears a budget stored before that rule.
         new_budget = body.budget.model_dump(mode="json") if body.budget else None
+        check_budget_change(catalog, row, new_budget)
         if new_budget != row.budget:
             changes["budget"] = changed["budget"] = new_budget
     return changes, changed
@@ -239,6 +237,7 @@ async def archive_session(session_id: str, state: StateDep) -> dict[str, Any]:
         await store.archive(db, row, NewEvent(new_id("sevt"), "session.status_terminated", {}))
     state.bus.publish(BusMessage(session_id, "doorbell"))
     await session_control.shut_down(state.temporal, session_id, "archived")
+    await session_control.remove_wakeups(state, session_id, deleted=False)
     return session_response(row)
 
 
@@ -252,4 +251,5 @@ async def delete_session(session_id: str, state: StateDep) -> dict[str, Any]:
     deleted_event = {"id": new_id("sevt"), "type": "session.deleted", "processed_at": None}
     state.bus.publish(BusMessage(session_id, "deleted", deleted_event))
     await session_control.shut_down(state.temporal, session_id, "deleted")
+    await session_control.remove_wakeups(state, session_id, deleted=True)
     return {"id": session_id, "type": "session_deleted"}

@@ -109,3 +109,12 @@ def merge_metadata(
 def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
     """The mapping without its ``None`` values (optional response keys that were never set)."""
     return {key: value for key, value in values.items() if value is not None}
+
+
+class UnavailableError(DomainError):
+    """A service the request needs (Temporal) cannot be reached; nothing was changed (503, the SDK retries)."""
+
+    status = 503
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is unavailable; nothing was changed, retry shortly")

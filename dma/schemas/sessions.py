@@ -125,7 +125,7 @@ def session_response(row: Session) -> dict[str, Any]:
         "created_at": rfc3339(row.created_at),
         "updated_at": rfc3339(row.updated_at),
         "archived_at": rfc3339(row.archived_at),
-        "deployment_id": None,
+        "deployment_id": row.deployment_id,
     }
 
 

@@ -35,13 +35,18 @@ async def list_keys(db: Database) -> list[ApiKey]:
 
 async def revoke(db: Database, key_id: str) -> bool:
     """Revoke a key; False when there is no such key."""
+    return await revoke_key(db, key_id) is not None
+
+
+async def revoke_key(db: Database, key_id: str) -> ApiKey | None:
+    """Revoke a key (revoking twice keeps the first time); the row, or None when there is no such key."""
     async with db.write() as session:
         row = await session.get(ApiKey, key_id)
         if row is None:
-            return False
+            return None
         row.revoked_at = row.revoked_at or utcnow()
         session.add(row)
-    return True
+    return row
 
 
 async def is_valid(db: Database, key: str) -> bool:

@@ -275,3 +275,26 @@ async def by_ids(db: AsyncSession, session_id: str, event_ids: Sequence[str]) ->
         return {}
     statement = select(SessionEvent).where(SessionEvent.session_id == session_id, col(SessionEvent.id).in_(event_ids))
     return {row.id: row for row in (await db.exec(statement)).all()}
+
+
+async def latest_of_type(db: AsyncSession, session_id: str, event_type: str) -> SessionEvent | None:
+    """The newest visible event of one type (e.g. the last ``agent.thread_context_compacted``)."""
+    statement = (
+        select(SessionEvent)
+        .where(
+            SessionEvent.session_id == session_id, SessionEvent.type == event_type, col(SessionEvent.seq).is_not(None)
+        )
+        .order_by(col(SessionEvent.seq).desc())
+        .limit(1)
+    )
+    return (await db.exec(statement)).first()
+
+
+async def visible_from(db: AsyncSession, session_id: str, from_seq: int) -> list[SessionEvent]:
+    """Processed events from a stream position on, in stream order (the context after a compaction)."""
+    statement = (
+        select(SessionEvent)
+        .where(SessionEvent.session_id == session_id, col(SessionEvent.seq) >= from_seq)
+        .order_by(col(SessionEvent.seq))
+    )
+    return list((await db.exec(statement)).all())

@@ -24,6 +24,17 @@ STATUS_TYPES = (
     "session.status_terminated",
 )
 ANSWER_TYPES = ("user.tool_confirmation", "user.custom_tool_result")
+# What queues: client events and the system messages of deployments and wakeups. A server tool result waiting for its
+# turn in the stream also has no ``processed_at`` (``dma.store.events.publish_results``) but is not queued input.
+WAITING_TYPES = (
+    "user.message",
+    "user.interrupt",
+    "user.tool_confirmation",
+    "user.custom_tool_result",
+    "user.tool_result",
+    "system.message",
+)
+MESSAGE_TYPES = ("user.message", "system.message")
 
 
 async def due_sessions(db: AsyncSession, now: datetime, grace: timedelta, limit: int = 100) -> list[str]:
@@ -38,6 +49,7 @@ async def due_sessions(db: AsyncSession, now: datetime, grace: timedelta, limit:
         .join(Session, col(Session.id) == col(SessionEvent.session_id))
         .where(
             col(SessionEvent.processed_at).is_(None),
+            col(SessionEvent.type).in_(WAITING_TYPES),
             col(SessionEvent.created_at) <= now - grace,
             col(Session.redeliver_at).is_(None),
             col(Session.archived_at).is_(None),
@@ -55,17 +67,19 @@ async def due_sessions(db: AsyncSession, now: datetime, grace: timedelta, limit:
 async def queued_events(db: AsyncSession, session_id: str) -> list[SessionEvent]:
     """The session's queued user events, in the order they were accepted."""
     statement = select(SessionEvent).where(
-        SessionEvent.session_id == session_id, col(SessionEvent.processed_at).is_(None)
+        SessionEvent.session_id == session_id,
+        col(SessionEvent.processed_at).is_(None),
+        col(SessionEvent.type).in_(WAITING_TYPES),
     )
     return sorted((await db.exec(statement)).all(), key=lambda event: event.pos or 0)
 
 
 async def queued_message_ids(db: AsyncSession, session_id: str) -> list[str]:
-    """Ids of the session's queued ``user.message`` events, in order (every delivery carries them all)."""
+    """Ids of the session's queued messages, in order (every delivery carries them all)."""
     statement = select(SessionEvent.id, SessionEvent.pos).where(
         SessionEvent.session_id == session_id,
         col(SessionEvent.processed_at).is_(None),
-        SessionEvent.type == "user.message",
+        col(SessionEvent.type).in_(MESSAGE_TYPES),
     )
     return [event_id for event_id, _ in sorted((await db.exec(statement)).all(), key=lambda row: row[1] or 0)]
 

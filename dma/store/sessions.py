@@ -11,12 +11,16 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dma.clock import utcnow
+from dma.ids import new_id
 from dma.store import events as log
+from dma.store import mcp_tools
 from dma.store.events import NewEvent
 from dma.store.keyset import page_query
-from dma.store.tables import Session, SessionEvent
+from dma.store.tables import Environment, Session, SessionEvent
 
 IDLE_STATES = ("idle",)
+# Queued events that start a turn: user messages, and the system messages of deployments and wakeups.
+QUEUED_TYPES = ("user.message", "system.message")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,45 @@ class SessionFilter:
     agent_version: int | None = None
     statuses: tuple[str, ...] = ()
     include_archived: bool = False
+    deployment_id: str | None = None
     created: tuple[tuple[str, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """What a new session is made of, besides its agent and environment."""
+
+    title: str | None = None
+    meta: dict[str, str] | None = None
+    budget: dict[str, Any] | None = None
+    running: bool = False
+    deployment_id: str | None = None
+    vault_ids: list[str] | None = None
+
+
+def new_row(
+    agent_id: str, version: int, snapshot: dict[str, Any], environment: Environment, new: NewSession
+) -> Session:
+    """A fresh session row: the agent snapshot and the environment's config are captured now."""
+    now = utcnow()
+    return Session(
+        id=new_id("sesn"),
+        agent_id=agent_id,
+        agent_version=version,
+        agent=snapshot,
+        environment_id=environment.id,
+        environment_config=environment.config,
+        title=new.title,
+        meta=dict(new.meta or {}),
+        status="running" if new.running else "idle",
+        usage={},
+        vault_ids=list(new.vault_ids or []),
+        resources=[],
+        budget=new.budget,
+        deployment_id=new.deployment_id,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def get(db: AsyncSession, session_id: str) -> Session | None:
@@ -52,6 +94,8 @@ async def page(
         statement = statement.where(Session.agent_id == filters.agent_id)
     if filters.agent_version is not None:
         statement = statement.where(Session.agent_version == filters.agent_version)
+    if filters.deployment_id is not None:
+        statement = statement.where(Session.deployment_id == filters.deployment_id)
     if filters.statuses:
         statement = statement.where(col(Session.status).in_(filters.statuses))
     if not filters.include_archived:
@@ -67,7 +111,7 @@ async def has_queued_events(db: AsyncSession, session_id: str) -> bool:
     statement = select(SessionEvent.id).where(
         SessionEvent.session_id == session_id,
         col(SessionEvent.processed_at).is_(None),
-        SessionEvent.type == "user.message",
+        col(SessionEvent.type).in_(QUEUED_TYPES),
     )
     return (await db.exec(statement.limit(1))).first() is not None
 
@@ -85,6 +129,7 @@ async def archive(db: AsyncSession, session: Session, event: NewEvent) -> None:
 async def remove(db: AsyncSession, session_id: str) -> None:
     """Delete the session and its whole event log."""
     await log.delete_session_events(db, session_id)
+    await mcp_tools.drop(db, session_id)
     await db.exec(delete(Session).where(col(Session.id) == session_id))
 
 
@@ -95,6 +140,9 @@ async def apply_update(db: AsyncSession, session: Session, changes: dict[str, An
         setattr(session, key, value)
     session.updated_at = now
     db.add(session)
+    if "agent" in changes:
+        # The next model step lists the servers of the new agent afresh.
+        await mcp_tools.drop(db, session.id)
     if event is not None:
         await log.append(db, session, [event], now)
 

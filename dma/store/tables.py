@@ -94,6 +94,10 @@ class Session(SQLModel, table=True):
     vault_ids: list[str] = _json()
     resources: list[JsonMap] = _json()
     budget: JsonMap | None = _json(nullable=True)
+    # The list cost of every model request so far, in exact micro-dollars (usage.list_cost shows whole cents).
+    cost_micro_usd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0"))
+    # The deployment whose fire created this session (null for sessions created directly).
+    deployment_id: str | None = Field(default=None, max_length=64, index=True)
     # Next value of SessionEvent.seq; bumped under a row lock so commit order equals stream order.
     event_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     active_seconds: float = 0.0
@@ -147,3 +151,128 @@ class SessionEvent(SQLModel, table=True):
     # The tool use an answer or a result refers to (tool_use_id / custom_tool_use_id), to find answered calls.
     ref: str | None = Field(default=None, max_length=64)
     extra: JsonMap | None = _json(nullable=True)
+
+
+class Vault(SQLModel, table=True):
+    __tablename__ = "vaults"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=255)
+    meta: JsonMap = _json()
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class VaultCredential(SQLModel, table=True):
+    """A credential. ``auth`` holds only what responses show; the secrets are in ``sealed`` (``dma.crypto``).
+
+    ``active_key`` is the identifying key (``mcp_server_url`` or ``secret_name``) while the credential is live and
+    null once archived, so the unique constraint allows one live credential per key and vault. ``version`` moves on
+    every change of ``sealed``: token refreshes and re-sealing compare and swap on it. ``refresh_lease`` and
+    ``refresh_lease_until`` let one worker at a time refresh an OAuth token while the others wait for its result.
+    """
+
+    __tablename__ = "vault_credentials"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (UniqueConstraint("vault_id", "active_key", name="uq_vault_credentials_active_key"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    vault_id: str = Field(index=True, max_length=64)
+    auth_type: str = Field(max_length=32)
+    auth: JsonMap = _json()
+    display_name: str | None = Field(default=None, max_length=255)
+    meta: JsonMap = _json()
+    active_key: str | None = Field(default=None, max_length=2048)
+    sealed: str | None = Field(default=None)
+    key_id: str | None = Field(default=None, max_length=32)
+    version: int = 1
+    refresh_lease: str | None = Field(default=None, max_length=64)
+    refresh_lease_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class Deployment(SQLModel, table=True):
+    """A deployment: an agent version bound to an environment, initial events and an optional cron schedule.
+
+    The DB is what clients read; the Temporal Schedule (id = the deployment id) owns the timing and mirrors
+    ``schedule`` and the paused state. ``last_run_at`` keeps the schedule's last fire once the schedule is gone.
+    """
+
+    __tablename__ = "deployments"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=256)
+    description: str | None = Field(default=None)
+    agent_id: str = Field(index=True, max_length=64)
+    agent_version: int
+    environment_id: str = Field(max_length=64)
+    initial_events: list[JsonMap] = _json()
+    meta: JsonMap = _json()
+    vault_ids: list[str] = _json()
+    resources: list[JsonMap] = _json()
+    budget: JsonMap | None = _json(nullable=True)
+    schedule: JsonMap | None = _json(nullable=True)
+    status: str = Field(default="active", max_length=16)
+    paused_reason: JsonMap | None = _json(nullable=True)
+    last_run_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    archived_at: datetime | None = _ts(nullable=True)
+
+
+class SessionMcpTools(SQLModel, table=True):
+    """The tool list of one MCP server as a session first saw it (fetched once, dropped when the agent changes)."""
+
+    __tablename__ = "session_mcp_tools"  # pyright: ignore[reportAssignmentType] - see ApiKey
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    server_name: str = Field(primary_key=True, max_length=255)
+    server_url: str = Field(max_length=2048)
+    tools: list[JsonMap] = _json()
+    fetched_at: datetime = _ts()
+
+
+class DeploymentRun(SQLModel, table=True):
+    """One fire of a deployment: the session it created, or the typed error that stopped it (append-only).
+
+    At most one run exists per ``(deployment_id, scheduled_at)``: a retried or re-run fire finds its run here. Manual
+    runs have no ``scheduled_at`` (NULLs never collide in a unique constraint).
+    """
+
+    __tablename__ = "deployment_runs"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (UniqueConstraint("deployment_id", "scheduled_at", name="uq_deployment_runs_scheduled"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    deployment_id: str = Field(index=True, max_length=64)
+    agent_id: str = Field(max_length=64)
+    agent_version: int
+    trigger_type: str = Field(max_length=16)
+    scheduled_at: datetime | None = _ts(nullable=True)
+    session_id: str | None = Field(default=None, max_length=64)
+    error: JsonMap | None = _json(nullable=True)
+    created_at: datetime = _ts(index=True)
+
+
+class Wakeup(SQLModel, table=True):
+    """A self-wakeup of a session.
+
+    One-shot (``fire_at``; a timer in the session workflow) or recurring (``schedule``; a Temporal Schedule).
+    ``status`` is ``pending`` until it fires for the last time or is cancelled.
+    """
+
+    __tablename__ = "wakeups"  # pyright: ignore[reportAssignmentType] - see ApiKey
+    __table_args__ = (Index("ix_wakeups_session_status", "session_id", "status"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    session_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    reason: str
+    fire_at: datetime | None = _ts(nullable=True)
+    schedule: JsonMap | None = _json(nullable=True)
+    status: str = Field(default="pending", max_length=16)
+    fire_count: int = 0
+    last_fired_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()

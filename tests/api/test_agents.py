@@ -216,6 +216,15 @@ def test_name_and_model_cannot_be_cleared(client: anthropic.Anthropic, http: htt
     assert client.beta.agents.retrieve(agent.id).version == 1
 
 
+def test_mcp_servers_and_toolsets_must_match(http: httpx.Client) -> None:
+    server = {"type": "url", "name": "docs", "url": "https://mcp.example.com"}
+    body = {"model": "m", "name": "a"}
+    assert_envelope(http.post("/v1/agents", json={**body, "mcp_servers": [server]}), 400, "invalid_request_error")
+    orphan = [{"type": "mcp_toolset", "mcp_server_name": "docs"}]
+    assert_envelope(http.post("/v1/agents", json={**body, "tools": orphan}), 400, "invalid_request_error")
+    assert http.post("/v1/agents", json={**body, "tools": orphan, "mcp_servers": [server]}).status_code == 200
+
+
 BASE = {"model": "m", "name": "a"}
 
 

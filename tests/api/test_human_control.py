@@ -138,8 +138,10 @@ def test_disabled_tool_is_denied_without_asking(client: anthropic.Anthropic) -> 
     assert events[-1].stop_reason.type == "end_turn"
 
 
-def test_interrupt_jumps_the_queue(client: anthropic.Anthropic, model_server: FakeModelServer) -> None:
-    session = make_session(client)
+def test_interrupt_jumps_the_queue(
+    client: anthropic.Anthropic, model_server: FakeModelServer, scenario_model: str
+) -> None:
+    session = make_session(client, agent=make_agent(client, model=scenario_model).id)
     # Scripted replies, not directives: the cut-off turn leaves no answer, so both user messages merge in context.
     model_server.enqueue(ScriptedReply(text=" ".join(["word"] * 10), chunk_delay=2.0), ScriptedReply(text="quick"))
     client.beta.sessions.events.send(session.id, events=[user_message("a long answer")])

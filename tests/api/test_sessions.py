@@ -8,7 +8,17 @@ import anthropic
 import pytest
 
 from tests.fakes.model_server import FakeModelServer
-from tests.helpers import make_agent, make_environment, make_session, until_idle, user_message, wait_for_idle_events
+from tests.helpers import (
+    WIRE_PATHS,
+    make_agent,
+    make_environment,
+    make_session,
+    span_model,
+    until_idle,
+    user_message,
+    wait_for_idle_events,
+)
+from tests.providers import LOCAL_KEY
 
 
 def test_create_session_is_idle_snapshot(client: anthropic.Anthropic) -> None:
@@ -46,8 +56,10 @@ def test_create_rejects_archived_agent_and_unknown_environment(client: anthropic
         client.beta.sessions.create(agent=make_agent(client).id, environment_id="env_doesnotexist")
 
 
-def test_send_and_stream_a_turn(client: anthropic.Anthropic) -> None:
-    session = make_session(client)
+def test_send_and_stream_a_turn(
+    client: anthropic.Anthropic, model_server: FakeModelServer, scenario_model: str
+) -> None:
+    session = make_session(client, agent=make_agent(client, model=scenario_model).id)
     with client.beta.sessions.events.stream(session.id) as stream:
         sent = client.beta.sessions.events.send(session.id, events=[user_message("hi")])
         events = until_idle(stream)
@@ -64,15 +76,25 @@ def test_send_and_stream_a_turn(client: anthropic.Anthropic) -> None:
     assert events[0].id == sent.data[0].id
     assert events[3].content[0].text == "You said: hi"
     assert events[4].model_request_start_id == events[2].id
+    assert span_model(events[2]) == span_model(events[4]) == scenario_model
     assert events[-1].stop_reason.type == "end_turn"
+    path, wire_model = WIRE_PATHS[scenario_model]
+    arrived = [r for r in model_server.requests if "hi" in str(r.body) and r.body.get("model") == wire_model]
+    assert arrived and arrived[-1].path == path
+    if scenario_model.startswith("local/"):
+        assert arrived[-1].headers["authorization"] == f"Bearer {LOCAL_KEY}", "the key comes from its variable"
+    usage, span = events[5].usage, events[4].model_usage
+    assert span.input_tokens + span.cache_read_input_tokens + span.cache_creation_input_tokens > 0
+    assert (usage.input_tokens, usage.output_tokens) == (span.input_tokens, span.output_tokens)
+    assert span.output_tokens > 0
     after = client.beta.sessions.retrieve(session.id)
     assert after.status == "idle"
     assert after.stats.active_seconds is not None and 0 < after.stats.active_seconds < 10
     assert after.stats.duration_seconds is not None and after.stats.duration_seconds >= after.stats.active_seconds
 
 
-def test_stream_with_deltas(client: anthropic.Anthropic) -> None:
-    session = make_session(client)
+def test_stream_with_deltas(client: anthropic.Anthropic, scenario_model: str) -> None:
+    session = make_session(client, agent=make_agent(client, model=scenario_model).id)
     with client.beta.sessions.events.stream(session.id, event_deltas=["agent.message"]) as stream:
         client.beta.sessions.events.send(session.id, events=[user_message("[[long:40]] tell me a story")])
         events = until_idle(stream)
@@ -104,7 +126,7 @@ def test_second_turn_context_comes_from_the_log(client: anthropic.Anthropic, mod
     bodies = [r.body for r in model_server.requests if "second question" in str(r.body.get("messages"))]
     assert bodies, "the model never saw the second turn"
     messages = bodies[-1]["messages"]
-    assert bodies[-1]["system"] == "sys-prompt"
+    assert [block["text"] for block in bodies[-1]["system"]] == ["sys-prompt"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[0]["content"][0]["text"] == "first question"
     assert messages[1]["content"][0]["text"] == "You said: first question"

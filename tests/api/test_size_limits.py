@@ -10,7 +10,7 @@ import anthropic
 import httpx
 
 from dma.settings import ApiSettings
-from tests.helpers import make_agent, make_environment, make_session
+from tests.helpers import make_agent, make_environment, make_session, wait_for_idle_events
 
 MB = 1_000_000
 DEFAULTS = ApiSettings()
@@ -86,3 +86,5 @@ def test_events_within_the_limits_are_accepted(client: anthropic.Anthropic, http
     session = make_session(client)
     response = post_json(http, f"/v1/sessions/{session.id}/events", {"events": [message_of(2, 1000)]})
     assert response.status_code == 200, response.text
+    # Let the turn end here: a model call still running would take a reply another test queued on the fake model.
+    wait_for_idle_events(client, session.id, 1)

@@ -10,8 +10,12 @@ FIFO of scripted replies, then from the scripted model's planner (`plan_reply`, 
         ...
         server.wait_for_requests(2)
 
-Callables (queued or default) receive the Anthropic-shaped body; OpenAI requests are converted first.
-`RecordedRequest.body` keeps the body as sent.
+Callables (queued or default) receive the Anthropic-shaped body; OpenAI requests (Chat Completions and Responses)
+are converted first. `RecordedRequest.body` keeps the body as sent.
+
+Usage is that of a real provider with prompt caching (`PromptCache`): Anthropic requests read and write the prefixes
+their `cache_control` breakpoints mark, OpenAI requests read the longest run of messages sent before. A model listed
+in `context_windows` refuses (400, as the real APIs do) a request whose input plus `max_tokens` exceeds its window.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from activities.model.scripted import ScriptedReply, estimate_usage, openai_request_to_anthropic, plan_reply
+from activities.model.scripted import (
+    ScriptedReply,
+    ScriptedUsage,
+    estimate_usage,
+    openai_request_to_anthropic,
+    plan_reply,
+)
 from activities.model.scripted_wire import (
     anthropic_error_json,
     anthropic_message_json,
@@ -43,6 +53,8 @@ from activities.model.scripted_wire import (
     openai_sse_stream,
     reply_duration,
 )
+from tests.fakes.prompt_cache import PromptCache
+from tests.fakes.responses_wire import responses_json, responses_request_to_anthropic, responses_sse_stream
 
 Body = dict[str, Any]
 ReplySource = ScriptedReply | Callable[[Body], ScriptedReply]
@@ -77,6 +89,9 @@ class FakeModelServer:
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
         self.first_byte_times: list[float] = []
+        self.prompt_cache = PromptCache()
+        # Model id → context window (tokens); requests that do not fit are refused with a 400.
+        self.context_windows: dict[str, int] = {}
         self._app = Starlette(routes=self._routes())
 
     @property
@@ -144,6 +159,8 @@ class FakeModelServer:
             self._default = plan_reply
             self.requests.clear()
             self.first_byte_times.clear()
+            self.context_windows.clear()
+        self.prompt_cache.clear()
 
     def wait_for_requests(self, n: int, timeout: float = 10.0) -> list[RecordedRequest]:
         """Block until `n` requests have arrived and return them; raise `TimeoutError` otherwise."""
@@ -176,6 +193,7 @@ class FakeModelServer:
                 Route(f"{prefix}/messages", self._anthropic, methods=["POST"]),
                 Route(f"{prefix}/messages/count_tokens", self._count_tokens, methods=["POST"]),
                 Route(f"{prefix}/chat/completions", self._openai, methods=["POST"]),
+                Route(f"{prefix}/responses", self._responses, methods=["POST"]),
                 Route(f"{prefix}/models", self._models, methods=["GET"]),
             ]
         return routes
@@ -195,14 +213,26 @@ class FakeModelServer:
             self._lock.notify_all()
         return recorded
 
-    def _next_reply(self, anthropic_body: Body) -> tuple[ScriptedReply, str]:
+    def _next_reply(self, anthropic_body: Body, cached: tuple[int, int, int]) -> tuple[ScriptedReply, str]:
+        """The next reply; unless scripted, its input usage is ``cached`` (uncached, cache read, cache written)."""
         with self._lock:
             source = self._queue.popleft() if self._queue else self._default
             self._ids += 1
             serial = self._ids
         reply = source if isinstance(source, ScriptedReply) else source(anthropic_body)
-        reply = reply if reply.usage else replace(reply, usage=estimate_usage(anthropic_body, reply))
+        estimated = estimate_usage(anthropic_body, reply)
+        # Usage a test scripted stays as it is; the planner's estimate gets the prompt cache's input split.
+        if reply.usage is None or reply.usage == estimated:
+            usage = ScriptedUsage(cached[0], estimated.output_tokens, cached[1], cached[2])
+            reply = replace(reply, usage=usage)
         return reply, f"{serial:06d}{time.time_ns() % 10**9:09d}"
+
+    def _too_long(self, model: str, cached: tuple[int, ...], max_tokens: object) -> str | None:
+        window = self.context_windows.get(model)
+        asked = sum(cached) + (max_tokens if isinstance(max_tokens, int) else 0)
+        if window is None or asked <= window:
+            return None
+        return f"prompt is too long: {sum(cached)} tokens + {max_tokens} max_tokens > {window} maximum"
 
     def _mark_first_byte(self, recorded: RecordedRequest) -> None:
         with self._lock:
@@ -228,8 +258,11 @@ class FakeModelServer:
         recorded = await self._record(request)
         if recorded.body.get("_invalid_json"):
             return JSONResponse(anthropic_error_json(400, "body is not a JSON object"), status_code=400)
-        reply, serial = self._next_reply(recorded.body)
         model = str(recorded.body.get("model") or "scripted")
+        cached = self.prompt_cache.anthropic(recorded.body)
+        if too_long := self._too_long(model, cached, recorded.body.get("max_tokens")):
+            return JSONResponse(anthropic_error_json(400, too_long), status_code=400)
+        reply, serial = self._next_reply(recorded.body, cached)
         if reply.error_status is not None:
             error = anthropic_error_json(reply.error_status, reply.error_message)
             response = JSONResponse(error, status_code=reply.error_status, headers=error_headers(reply))
@@ -244,8 +277,12 @@ class FakeModelServer:
         recorded = await self._record(request)
         if recorded.body.get("_invalid_json"):
             return JSONResponse(openai_error_json(400, "body is not a JSON object"), status_code=400)
-        reply, serial = self._next_reply(openai_request_to_anthropic(recorded.body))
         model = str(recorded.body.get("model") or "scripted")
+        uncached, hit = self.prompt_cache.openai(recorded.body)
+        asked = recorded.body.get("max_completion_tokens") or recorded.body.get("max_tokens")
+        if too_long := self._too_long(model, (uncached, hit), asked):
+            return JSONResponse(openai_error_json(400, too_long), status_code=400)
+        reply, serial = self._next_reply(openai_request_to_anthropic(recorded.body), (uncached, hit, 0))
         if reply.error_status is not None:
             error = openai_error_json(reply.error_status, reply.error_message)
             response = JSONResponse(error, status_code=reply.error_status, headers=error_headers(reply))
@@ -257,6 +294,25 @@ class FakeModelServer:
             return StreamingResponse(self._timed(recorded, stream), media_type="text/event-stream")
         body = openai_chat_json(reply, model, f"chatcmpl-{serial}")
         return await self._answer(recorded, reply, JSONResponse(body))
+
+    async def _responses(self, request: Request) -> Response:
+        recorded = await self._record(request)
+        if recorded.body.get("_invalid_json"):
+            return JSONResponse(openai_error_json(400, "body is not a JSON object"), status_code=400)
+        model = str(recorded.body.get("model") or "scripted")
+        uncached, hit = self.prompt_cache.openai(recorded.body)
+        if too_long := self._too_long(model, (uncached, hit), recorded.body.get("max_output_tokens")):
+            return JSONResponse(openai_error_json(400, too_long), status_code=400)
+        reply, serial = self._next_reply(responses_request_to_anthropic(recorded.body), (uncached, hit, 0))
+        if reply.error_status is not None:
+            error = openai_error_json(reply.error_status, reply.error_message)
+            response = JSONResponse(error, status_code=reply.error_status, headers=error_headers(reply))
+            return await self._answer(recorded, reply, response)
+        usage = reply.usage or ScriptedUsage(uncached, 1, hit)
+        if recorded.body.get("stream"):
+            stream = responses_sse_stream(reply, model, f"resp_{serial}", usage)
+            return StreamingResponse(self._timed(recorded, stream), media_type="text/event-stream")
+        return await self._answer(recorded, reply, JSONResponse(responses_json(reply, model, f"resp_{serial}", usage)))
 
     async def _count_tokens(self, request: Request) -> Response:
         recorded = await self._record(request)

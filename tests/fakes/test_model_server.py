@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx2
@@ -352,3 +353,64 @@ async def test_scripted_transport_drives_async_anthropic() -> None:
         assert message.content[0].text == "You said: plain" and message.model == "scripted-echo"
         with pytest.raises(anthropic.OverloadedError):
             await client.messages.create(model="scripted", max_tokens=10, messages=user("[[error:529]]"))
+
+
+# --- the Responses API, the prompt cache and context windows ----------------------------------------------------------
+
+
+def test_responses_streaming_text_reasoning_and_tool_calls(gpt: openai.OpenAI) -> None:
+    tools: Any = [{"type": "function", "name": "bash", "parameters": {"type": "object"}}]
+    stream = gpt.responses.create(
+        model="m", input='[[think]] go [[tool:bash {"command": "ls"}]]', tools=tools, stream=True
+    )
+    events = list(stream)
+    kinds = [event.type for event in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert "response.reasoning_summary_text.delta" in kinds and "response.output_text.delta" in kinds
+    [call] = [e.item for e in events if e.type == "response.output_item.done" and e.item.type == "function_call"]
+    assert call.name == "bash" and json.loads(call.arguments) == {"command": "ls"}
+    completed = events[-1].response  # type: ignore[union-attr]
+    assert completed.usage is not None and completed.usage.input_tokens > 0
+    result: Any = [{"type": "function_call_output", "call_id": call.call_id, "output": "a.txt"}]
+    called = {"type": "function_call", "call_id": call.call_id, "name": "bash", "arguments": "{}"}
+    history: Any = [{"role": "user", "content": "go"}, called, *result]
+    reply = gpt.responses.create(model="m", input=history)
+    assert reply.output_text == "Tool bash returned: a.txt"
+
+
+def test_responses_errors_map_to_sdk_exceptions(gpt: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError):
+        gpt.responses.create(model="m", input="[[error:429]]", stream=True)
+
+
+def test_prompt_cache_reads_what_breakpoints_wrote(claude: anthropic.Anthropic) -> None:
+    system: Any = [{"type": "text", "text": "s" * 400, "cache_control": {"type": "ephemeral"}}]
+    first = claude.messages.create(model="m", max_tokens=64, system=system, messages=user("hello"))
+    assert first.usage.cache_creation_input_tokens and not first.usage.cache_read_input_tokens
+    again = claude.messages.create(model="m", max_tokens=64, system=system, messages=user("other"))
+    assert again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    assert again.usage.input_tokens > 0 and not again.usage.cache_creation_input_tokens
+    unmarked = claude.messages.create(model="m", max_tokens=64, system="s" * 400, messages=user("other"))
+    assert not unmarked.usage.cache_read_input_tokens, "without a breakpoint nothing is read"
+
+
+def test_openai_prompt_cache_counts_cached_tokens(gpt: openai.OpenAI) -> None:
+    messages: Any = [{"role": "user", "content": "q" * 400}]
+    first = gpt.chat.completions.create(model="m", messages=messages)
+    follow: Any = [*messages, {"role": "assistant", "content": "a"}, {"role": "user", "content": "more"}]
+    second = gpt.chat.completions.create(model="m", messages=follow)
+    assert first.usage is not None and second.usage is not None
+    assert first.usage.prompt_tokens_details is not None and first.usage.prompt_tokens_details.cached_tokens == 0
+    assert second.usage.prompt_tokens_details is not None
+    assert 0 < second.usage.prompt_tokens_details.cached_tokens < second.usage.prompt_tokens
+
+
+def test_context_windows_refuse_what_does_not_fit(
+    server: FakeModelServer, claude: anthropic.Anthropic, gpt: openai.OpenAI
+) -> None:
+    server.context_windows["small"] = 200
+    claude.messages.create(model="small", max_tokens=50, messages=user("short"))
+    with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):
+        claude.messages.create(model="small", max_tokens=50, messages=user("long " * 200))
+    with pytest.raises(openai.BadRequestError, match="prompt is too long"):
+        gpt.chat.completions.create(model="small", max_tokens=150, messages=[{"role": "user", "content": "x" * 300}])

@@ -18,7 +18,7 @@ import httpx
 from activities.model.scripted import plan_reply
 from tests.fakes.model_server import FakeModelServer, RecordedRequest
 from tests.processes import DmaProcess
-from tests.stack import API_KEY, TemporalDevServer, free_port
+from tests.stack import API_KEY, SECRET_KEY, TemporalDevServer, free_port
 
 SESSIONS = 20
 SLOW = "[[slow:4]]"  # each reply streams for four seconds, so every fault lands mid-turn
@@ -100,6 +100,7 @@ class FaultRig:
             "DMA_TASK_QUEUE": self.task_queue,
             "DMA_DATA_DIR": str(self.directory),
             "DMA_API_KEYS": API_KEY,
+            "DMA_SECRET_KEY": SECRET_KEY,
             "ANTHROPIC_API_KEY": "fake-key",
             "ANTHROPIC_BASE_URL": self.model.url,
         }

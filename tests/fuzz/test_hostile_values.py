@@ -18,7 +18,7 @@ import pytest
 
 from api.app import create_app
 from dma.settings import ApiSettings
-from tests.fuzz.test_openapi_fuzz import AUTH, EXPECTED_STATUSES
+from tests.fuzz.test_openapi_fuzz import AUTH, EXPECTED_STATUSES, seed_vault
 from tests.stack import Stack
 
 OPENAPI = create_app(ApiSettings()).openapi()
@@ -31,6 +31,8 @@ UNDECLARED_QUERY = {
     "/v1/sessions": ["limit", "statuses[]", "created_at[gte]"],
     "/v1/sessions/{session_id}/events": ["limit", "types[]", "created_at[lt]"],
     "/v1/sessions/{session_id}/events/stream": ["event_deltas[]"],
+    "/v1/deployments": ["created_at_gte", "created_at[lte]"],
+    "/v1/deployment_runs": ["created_at_gt", "created_at[lt]"],
 }
 STREAM = "/v1/sessions/{session_id}/events/stream"
 NUL = ["\x00", "a\x00b"]
@@ -66,6 +68,57 @@ def valid_bodies(ids: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/v1/sessions/{session_id}"): {"title": "t", "metadata": {"k": "v"}},
         ("POST", "/v1/environments/{environment_id}"): {"name": "n", "description": "d"},
         ("POST", "/v1/sessions/{session_id}/events"): {"events": [{"type": "user.message", "content": text("hi")}]},
+        ("POST", "/v1/vaults"): {"display_name": "v", "metadata": {"k": "v"}},
+        ("POST", "/v1/vaults/{vault_id}"): {"display_name": "v", "metadata": {"k": "v"}},
+        ("POST", "/v1/vaults/{vault_id}/credentials"): {
+            "display_name": "c",
+            "metadata": {"k": "v"},
+            "auth": {
+                "type": "mcp_oauth",
+                "access_token": "a",
+                "mcp_server_url": "https://hostile.example.com/mcp",
+                "expires_at": "2999-01-01T00:00:00Z",
+                "refresh": {
+                    "client_id": "c",
+                    "refresh_token": "r",
+                    "token_endpoint": "https://hostile.example.com/token",
+                    "token_endpoint_auth": {"type": "client_secret_post", "client_secret": "s"},
+                    "scope": "read",
+                    "resource": "https://hostile.example.com",
+                },
+            },
+        },
+        ("POST", "/v1/vaults/{vault_id}/credentials/{credential_id}"): {
+            "display_name": "c",
+            "auth": {"type": "static_bearer", "token": "t2"},
+        },
+        ("POST", "/v1/deployments"): deployment_body(ids),
+        ("POST", "/v1/deployments/{deployment_id}"): {
+            "name": "n",
+            "description": "d",
+            "metadata": {"k": "v"},
+            "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "UTC"},
+            "initial_events": [{"type": "user.message", "content": text("hi")}],
+        },
+        ("POST", "/v1/sessions/{session_id}/wakeups"): {
+            "reason": "r",
+            "cron": {"expression": "0 9 * * 1", "timezone": "UTC"},
+        },
+    }
+
+
+def deployment_body(ids: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": "n",
+        "agent": ids["agent_id"],
+        "environment_id": ids["environment_id"],
+        "description": "d",
+        "metadata": {"k": "v"},
+        "schedule": {"type": "cron", "expression": "0 9 * * 1", "timezone": "Europe/Paris"},
+        "initial_events": [
+            {"type": "user.message", "content": text("hi")},
+            {"type": "system.message", "content": text("s")},
+        ],
     }
 
 
@@ -156,7 +209,19 @@ def hostile_ids(stack: Stack) -> dict[str, str]:
         agent = http.post("/v1/agents", json={"name": "hostile", "model": "claude-sonnet-4-6"}).json()["id"]
         env = http.post("/v1/environments", json={"name": "hostile", "config": {"type": "cloud"}}).json()["id"]
         session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
-    return {"agent_id": agent, "environment_id": env, "session_id": session}
+        vault, credential = seed_vault(http)
+        ids = {"agent_id": agent, "environment_id": env, "session_id": session}
+        deployment = http.post("/v1/deployments", json={**deployment_body(ids), "schedule": None}).json()["id"]
+        run = http.post(f"/v1/deployments/{deployment}/run").json()["id"]
+        wakeup = http.post(f"/v1/sessions/{session}/wakeups", json={"reason": "r", "in_seconds": 3600}).json()["id"]
+    return {
+        **ids,
+        "vault_id": vault,
+        "credential_id": credential,
+        "deployment_id": deployment,
+        "deployment_run_id": run,
+        "wakeup_id": wakeup,
+    }
 
 
 def misbehaviour(http: httpx.Client, method: str, path: str, request: dict[str, Any]) -> str | None:

@@ -55,7 +55,32 @@ def fuzz_ids(stack: Stack) -> dict[str, str]:
         agent = http.post("/v1/agents", json={"name": "fuzz", "model": "claude-sonnet-4-6"}).json()["id"]
         env = http.post("/v1/environments", json={"name": "fuzz", "config": {"type": "cloud"}}).json()["id"]
         session = http.post("/v1/sessions", json={"agent": agent, "environment_id": env}).json()["id"]
-    return {"agent_id": agent, "environment_id": env, "session_id": session, "agent": agent}
+        vault, credential = seed_vault(http)
+        events = [{"type": "user.message", "content": [{"type": "text", "text": "hi"}]}]
+        deployment = http.post(
+            "/v1/deployments", json={"name": "f", "agent": agent, "environment_id": env, "initial_events": events}
+        ).json()["id"]
+        run = http.post(f"/v1/deployments/{deployment}/run").json()["id"]
+        wakeup = http.post(f"/v1/sessions/{session}/wakeups", json={"reason": "r", "in_seconds": 3600}).json()["id"]
+    return {
+        "agent_id": agent,
+        "environment_id": env,
+        "session_id": session,
+        "agent": agent,
+        "vault_id": vault,
+        "credential_id": credential,
+        "deployment_id": deployment,
+        "deployment_run_id": run,
+        "wakeup_id": wakeup,
+    }
+
+
+def seed_vault(http: httpx.Client) -> tuple[str, str]:
+    """A vault with a static bearer credential (whose probe is a quick 400: only mcp_oauth can be validated)."""
+    vault = http.post("/v1/vaults", json={"display_name": "fuzz"}).json()["id"]
+    auth = {"type": "static_bearer", "token": "fuzz-token", "mcp_server_url": "https://fuzz.example.com/mcp"}
+    credential = http.post(f"/v1/vaults/{vault}/credentials", json={"auth": auth}).json()["id"]
+    return vault, credential
 
 
 def _heads(value: object) -> bool:
@@ -73,6 +98,8 @@ def aim_at_real_resources(case: Any, ids: dict[str, str]) -> None:
         for name in ("agent", "environment_id"):
             if isinstance(case.body.get(name), str) and _heads(case.body[name]):
                 case.body[name] = ids[name]
+        if isinstance(case.body.get("vault_ids"), list) and _heads(case.body["vault_ids"]):
+            case.body["vault_ids"] = [ids["vault_id"]]
 
 
 def assert_error_envelope(response: Any) -> None:

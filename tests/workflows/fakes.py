@@ -21,11 +21,17 @@ from workflows.contracts import (
     AcknowledgeRequest,
     BeginRunReply,
     BeginRunRequest,
+    CredentialProbe,
     Delivery,
     DestroyRequest,
     FinishTurnRequest,
+    FireDeploymentReply,
+    FireDeploymentRequest,
+    FireWakeupReply,
+    FireWakeupRequest,
     ModelStepReply,
     ModelStepRequest,
+    ProbeReply,
     ProvisionRequest,
     RecordResultsRequest,
     ResumeRequest,
@@ -42,11 +48,15 @@ from workflows.declarations import (
     DECLARED,
     DESTROY_SANDBOX,
     FINISH_TURN,
+    FIRE_DEPLOYMENT,
+    FIRE_WAKEUP,
     MODEL_STEP,
     NOTE_SANDBOX_RESET,
+    PROBE_CREDENTIAL,
     PROVISION_SANDBOX,
     RECORD_TOOL_RESULTS,
     RESUME_TURN,
+    RUN_MCP_TOOL,
     RUN_TOOL,
 )
 from workflows.session import SessionWorkflow
@@ -57,6 +67,19 @@ Reply = ModelStepReply | Exception
 def uses(*names: str, permission: str = "allow") -> list[ToolUseRef]:
     return [
         ToolUseRef(event_id=f"use-{uuid.uuid4().hex[:8]}", name=name, permission=permission)  # pyright: ignore[reportArgumentType]
+        for name in names
+    ]
+
+
+def mcp_uses(*names: str, server: str = "docs", permission: str = "allow") -> list[ToolUseRef]:
+    return [
+        ToolUseRef(
+            event_id=f"use-{uuid.uuid4().hex[:8]}",
+            name=name,
+            kind="mcp",
+            permission=permission,  # pyright: ignore[reportArgumentType]
+            mcp_server_name=server,
+        )
         for name in names
     ]
 
@@ -89,10 +112,59 @@ class Fakes:
     log: list[tuple[str, Any]] = field(default_factory=list[tuple[str, Any]])
     tool_runs: list[ToolRun] = field(default_factory=list[ToolRun])
     run_ids: list[str] = field(default_factory=list[str])
+    # An MCP tool's name -> the failure each attempt of its call raises (a tool not named here succeeds).
+    mcp_failures: dict[str, Callable[[int], Exception | None]] = field(default_factory=dict[str, Any])
     host_queue: str = field(default_factory=lambda: f"host-{uuid.uuid4().hex[:8]}")
 
     def called(self, name: str) -> list[Any]:
         return [request for activity_name, request in self.log if activity_name == name]
+
+    def _mcp_activities(self, simulate: Callable[[ToolCallRequest], Any]) -> list[Callable[..., Any]]:
+        fakes = self
+
+        @activity.defn(name=RUN_MCP_TOOL.name)
+        async def run_mcp_tool(request: ToolCallRequest) -> ToolCallReply:
+            fakes.log.append((RUN_MCP_TOOL.name, request))
+            failure = fakes.mcp_failures.get(request.tool_use.name)
+            problem = failure(activity.info().attempt) if failure is not None else None
+            if problem is not None:
+                raise problem
+            return await simulate(request)
+
+        @activity.defn(name=PROBE_CREDENTIAL.name)
+        async def probe_credential(request: CredentialProbe) -> ProbeReply:
+            fakes.log.append((PROBE_CREDENTIAL.name, request))
+            return ProbeReply(status="valid", has_refresh_token=False)
+
+        return [run_mcp_tool, probe_credential]
+
+    async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
+        self.log.append((MODEL_STEP.name, request))
+        self.run_ids.append(activity.info().workflow_run_id or "")
+        deadline = time.monotonic() + self.model_seconds
+        while time.monotonic() < deadline:
+            activity.heartbeat()
+            await asyncio.sleep(0.05)
+        reply = self.replies.pop(0) if self.replies else DONE
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def _fire_activities(self) -> list[Callable[..., Any]]:
+        fakes = self
+
+        @activity.defn(name=FIRE_WAKEUP.name)
+        async def fire_wakeup(request: FireWakeupRequest) -> FireWakeupReply:
+            fakes.log.append((FIRE_WAKEUP.name, request))
+            fakes.run_ids.append(activity.info().workflow_run_id or "")
+            return FireWakeupReply(event_id=f"sevt-{request.wakeup_id}")
+
+        @activity.defn(name=FIRE_DEPLOYMENT.name)
+        async def fire_deployment(request: FireDeploymentRequest) -> FireDeploymentReply:
+            fakes.log.append((FIRE_DEPLOYMENT.name, request))
+            return FireDeploymentReply(run_id="drun_fake", session_id="sesn_fake")
+
+        return [fire_wakeup, fire_deployment]
 
     def activities(self) -> list[Callable[..., Any]]:
         fakes = self
@@ -104,16 +176,7 @@ class Fakes:
 
         @activity.defn(name=MODEL_STEP.name)
         async def model_step(request: ModelStepRequest) -> ModelStepReply:
-            fakes.log.append((MODEL_STEP.name, request))
-            fakes.run_ids.append(activity.info().workflow_run_id or "")
-            deadline = time.monotonic() + fakes.model_seconds
-            while time.monotonic() < deadline:
-                activity.heartbeat()
-                await asyncio.sleep(0.05)
-            reply = fakes.replies.pop(0) if fakes.replies else DONE
-            if isinstance(reply, Exception):
-                raise reply
-            return reply
+            return await fakes.model_step(request)
 
         @activity.defn(name=PROVISION_SANDBOX.name)
         async def provision_sandbox(request: ProvisionRequest) -> SandboxHandle:
@@ -131,6 +194,9 @@ class Fakes:
         @activity.defn(name=RUN_TOOL.name)
         async def run_tool(request: ToolCallRequest) -> ToolCallReply:
             fakes.log.append((RUN_TOOL.name, request))
+            return await simulate(request)
+
+        async def simulate(request: ToolCallRequest) -> ToolCallReply:
             run = ToolRun(request.tool_use.name, request.tool_use.event_id, time.monotonic())
             fakes.tool_runs.append(run)
             deadline = run.started + fakes.tool_seconds.get(request.tool_use.name, 0.0)
@@ -157,6 +223,8 @@ class Fakes:
             model_step,
             provision_sandbox,
             run_tool,
+            *self._mcp_activities(simulate),
+            *self._fire_activities(),
             bookkeeping(FINISH_TURN.name, FinishTurnRequest),
             bookkeeping(RESUME_TURN.name, ResumeRequest),
             bookkeeping(ACKNOWLEDGE_EVENTS.name, AcknowledgeRequest),
@@ -171,12 +239,16 @@ assert {d.name for d in DECLARED} == {
     MODEL_STEP.name,
     PROVISION_SANDBOX.name,
     RUN_TOOL.name,
+    RUN_MCP_TOOL.name,
+    PROBE_CREDENTIAL.name,
     FINISH_TURN.name,
     RESUME_TURN.name,
     ACKNOWLEDGE_EVENTS.name,
     RECORD_TOOL_RESULTS.name,
     NOTE_SANDBOX_RESET.name,
     DESTROY_SANDBOX.name,
+    FIRE_WAKEUP.name,
+    FIRE_DEPLOYMENT.name,
 }, "a declaration has no fake here"
 
 
@@ -201,12 +273,25 @@ async def running(client: Client, fakes: Fakes, host_polled: bool = True) -> Asy
 
 
 async def start_session(
-    client: Client, queue: str, delivery: Delivery, *, reconcile: bool = False, session_id: str | None = None
+    client: Client,
+    queue: str,
+    delivery: Delivery,
+    *,
+    reconcile: bool = False,
+    session_id: str | None = None,
+    turns_per_run: int = 200,
 ) -> WorkflowHandle[SessionWorkflow, None]:
     session_id = session_id or f"sesn_wf{uuid.uuid4().hex[:12]}"
+    start = SessionStart(
+        session_id=session_id,
+        agent_id="agent_x",
+        model="fake",
+        reconcile=reconcile,
+        continue_as_new_after_turns=turns_per_run,
+    )
     return await client.start_workflow(
         SessionWorkflow.run,
-        SessionStart(session_id=session_id, agent_id="agent_x", model="fake", reconcile=reconcile),
+        start,
         id=session_id,
         task_queue=queue,
         start_signal="deliver",

@@ -8,26 +8,43 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.deployments import DeploymentActivities
+from activities.mcp.activities import McpActivities
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
+from activities.wakeups import WakeupActivities
 from dma.bus import LocalBus
+from dma.catalog.catalog import ModelCatalog
+from dma.crypto import Keyring
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
-from workers.main import host_activities, shared_activities
+from tests.stack import SECRET_KEY
+from workers.main import WORKFLOWS, SharedActivities, host_activities, shared_activities
+from workflows import schedule_entry, session_entry
 from workflows.declarations import DECLARATION_ATTRIBUTE, DECLARED, ActivityDef
+from workflows.deployment_fire import DeploymentFireWorkflow
+from workflows.session import SessionWorkflow
+from workflows.session_entry import SessionLaunch
+from workflows.wakeup_fire import WakeupFireWorkflow
 
 
 def registered(tmp_path: Path) -> tuple[list[Any], list[Any]]:
     db = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
     bus = LocalBus()
-    model = ModelActivities(db, bus, ModelClients(None, None), 1024)
-    turns = TurnActivities(db, bus)
     settings = WorkerSettings(data_dir=tmp_path)
+    model = ModelActivities(db, bus, ModelClients(settings), ModelCatalog.builtin(), 1024)
+    turns = TurnActivities(db, bus)
     tools = ToolActivities(db, bus, SandboxManager(tmp_path), settings, host_id="h")
-    return shared_activities(model, turns, tools), host_activities(tools)
+    mcp = McpActivities(db, bus, Keyring.from_settings(SECRET_KEY))
+    temporal: Any = None  # never called: only the registrations are inspected
+    launch = SessionLaunch("q")
+    deployments = DeploymentActivities(db, bus, temporal, launch)
+    wakeups = WakeupActivities(db, bus, temporal, launch)
+    shared = SharedActivities(model, turns, tools, mcp, deployments, wakeups)
+    return shared_activities(shared), host_activities(tools)
 
 
 def temporal_name(implementation: Any) -> str:
@@ -62,3 +79,21 @@ def test_workflows_name_no_activity_by_string() -> None:
         text = path.read_text()
         assert "workflow.start_activity(" not in text or path.name == "declarations.py", path
         assert "workflow.execute_activity(" not in text, path
+
+
+def test_workflows_started_by_name_are_the_registered_ones() -> None:
+    """``session_entry`` and ``schedule_entry`` name workflows and signals by string; the names must be real."""
+    names = {workflow.__temporal_workflow_definition.name for workflow in WORKFLOWS}  # pyright: ignore[reportFunctionMemberAccess]
+    assert session_entry.SESSION_WORKFLOW in names
+    assert schedule_entry.DEPLOYMENT_FIRE_WORKFLOW in names
+    assert schedule_entry.WAKEUP_FIRE_WORKFLOW in names
+    assert {SessionWorkflow, DeploymentFireWorkflow, WakeupFireWorkflow} <= set(WORKFLOWS)
+    definition = SessionWorkflow.__temporal_workflow_definition  # pyright: ignore[reportAttributeAccessIssue]
+    signals = set(definition.signals)
+    for signal in (
+        session_entry.DELIVER_SIGNAL,
+        session_entry.SHUTDOWN_SIGNAL,
+        session_entry.ARM_WAKEUP_SIGNAL,
+        session_entry.CANCEL_WAKEUP_SIGNAL,
+    ):
+        assert signal in signals, signal

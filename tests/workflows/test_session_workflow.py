@@ -15,11 +15,22 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
+from dma.catalog.catalog import MAX_CHAIN
 from tests.stack import TemporalDevServer
-from tests.workflows.fakes import DONE, Fakes, calls_tools, eventually, running, start_session, uses
+from tests.workflows.fakes import DONE, Fakes, calls_tools, eventually, mcp_uses, running, start_session, uses
 from workflows import session_tools
-from workflows.contracts import Answer, BeginRunReply, Delivery, FinishTurnRequest, ProvisionRequest, ToolUseRef
-from workflows.session import SessionWorkflow
+from workflows.contracts import (
+    MAX_MODEL_CHAIN,
+    Answer,
+    BeginRunReply,
+    Delivery,
+    FinishTurnRequest,
+    ModelStepReply,
+    ProvisionRequest,
+    Shutdown,
+    ToolUseRef,
+)
+from workflows.session import SessionWorkflow, model_retry
 
 
 @pytest.fixture
@@ -197,3 +208,105 @@ async def test_activities_and_the_workflow_are_readable_in_the_ui(temporal: Clie
     assert any(text.startswith("provision the sandbox") for text in texts), texts
     assert await described.static_summary() == "fake agent · a title"
     assert details.startswith("**idle** · turn 1 · step ") and "sandbox: bwrap on fake-host" in details
+
+
+PAUSED = ModelStepReply(stop_reason="budget_reached", paused=True)
+
+
+async def test_a_turn_paused_at_the_budget_waits_for_a_raise_then_goes_on(temporal: Client) -> None:
+    fakes = Fakes(replies=[calls_tools(uses("bash")), PAUSED, DONE])
+    async with running(temporal, fakes) as queue:
+        # A raise delivered before the pause is stale: the request after it already saw the new budget.
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"], budget_changed=True))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+        await until_details(handle, "waiting for a budget raise")
+        assert (await handle.query(SessionWorkflow.status)) == "idle"
+        await asyncio.sleep(0.5)
+        assert len(fakes.called("model_step")) == 2, "a paused turn waits, holding nothing"
+        await handle.signal(SessionWorkflow.deliver, Delivery(budget_changed=True))
+        await eventually(lambda: len(fakes.called("model_step")) == 3)
+        first, paused, resumed = fakes.called("model_step")
+        assert (first.resume, paused.resume, resumed.resume) == (False, False, True)
+        assert resumed.mark_processed == [] and resumed.step > paused.step
+        assert not finishes(fakes), "the activity ends the paused turn's idle itself; the resumed one ends it too"
+        await until_details(handle, "waiting for a message")
+
+
+async def test_a_new_run_resumes_a_turn_paused_at_the_budget(temporal: Client) -> None:
+    fakes = Fakes(replies=[DONE], begin=BeginRunReply(budget_paused=True))
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(budget_changed=True), reconcile=True)
+        await eventually(lambda: len(fakes.called("model_step")) == 1)
+        assert fakes.called("model_step")[0].resume is True
+        assert [name for name, _ in fakes.log][:2] == ["begin_run", "model_step"]
+        await until_details(handle, "waiting for a message")
+
+
+async def test_archiving_a_paused_session_ends_the_workflow(temporal: Client) -> None:
+    fakes = Fakes(replies=[PAUSED])
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await until_details(handle, "waiting for a budget raise")
+        await handle.signal(SessionWorkflow.shutdown, Shutdown(reason="archived"))
+        await handle.result()
+    assert len(fakes.called("model_step")) == 1 and not finishes(fakes)
+
+
+def test_the_workflow_allows_every_model_of_the_longest_chain() -> None:
+    assert MAX_MODEL_CHAIN == MAX_CHAIN
+    assert model_retry(3).maximum_attempts == 3 * MAX_CHAIN
+
+
+async def test_mcp_calls_run_on_the_shared_queue_each_in_its_own_round(temporal: Client) -> None:
+    calls = uses("read") + mcp_uses("search", "read")
+    fakes = Fakes(replies=[calls_tools(calls), DONE], tool_seconds={"search": 0.3})
+    async with running(temporal, fakes, host_polled=True) as queue:
+        await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+    mcp = fakes.called("run_mcp_tool")
+    assert [r.tool_use.name for r in mcp] == ["search", "read"], "an MCP tool named read is still MCP"
+    assert all(r.handle is None for r in mcp) and mcp[0].order == [c.event_id for c in calls]
+    runs = {run.event_id: run for run in fakes.tool_runs}
+    first, second = runs[calls[1].event_id], runs[calls[2].event_id]
+    assert first.ended <= second.started, "MCP calls are not read-only: each waits for the one before"
+
+
+async def test_an_mcp_call_that_fails_for_good_ends_the_turn_and_the_session_goes_on(temporal: Client) -> None:
+    broken = ApplicationError("server down", "docs", type="mcp_connection_failed_error", non_retryable=True)
+    calls = mcp_uses("search") + uses("bash")
+    fakes = Fakes(replies=[calls_tools(calls), DONE], mcp_failures={"search": lambda _attempt: broken})
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(finishes(fakes)) == 1)
+        ended = finishes(fakes)[0]
+        assert ended.stop_reason == "retries_exhausted" and ended.error_type == "mcp_connection_failed_error"
+        assert ended.mcp_server_name == "docs" and ended.close_tool_use_ids == [c.event_id for c in calls]
+        assert fakes.called("run_tool") == [], "calls after the failed one do not run"
+        await handle.signal(SessionWorkflow.deliver, Delivery(message_ids=["m2"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_an_unreachable_server_is_retried_then_the_call_succeeds(temporal: Client) -> None:
+    flaky = ApplicationError("server down", "docs", type="mcp_connection_failed_error")
+    fakes = Fakes(
+        replies=[calls_tools(mcp_uses("search")), DONE],
+        mcp_failures={"search": lambda attempt: flaky if attempt < 3 else None},
+    )
+    async with running(temporal, fakes) as queue:
+        await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: len(fakes.called("model_step")) == 2, timeout=30)
+    assert len(fakes.called("run_mcp_tool")) == 3 and finishes(fakes) == []
+
+
+async def test_interrupt_cancels_a_slow_mcp_call(temporal: Client) -> None:
+    calls = mcp_uses("slow") + mcp_uses("search")
+    fakes = Fakes(replies=[calls_tools(calls), DONE], tool_seconds={"slow": 30})
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: bool(fakes.tool_runs))
+        await handle.signal(SessionWorkflow.deliver, Delivery(interrupt_ids=["i1"]))
+        await eventually(lambda: len(finishes(fakes)) == 1)
+    assert fakes.tool_runs[0].cancelled and fakes.tool_runs[0].ended - fakes.tool_runs[0].started < 10
+    ended = finishes(fakes)[0]
+    assert ended.stop_reason == "end_turn" and ended.close_tool_use_ids == [c.event_id for c in calls]
