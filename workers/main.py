@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from activities.mcp.activities import McpActivities
 from activities.mcp.catalog import McpCatalog
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
-from activities.sandboxes.egress import ControlPlane, EgressOptions, EgressService, Mirrors
+from activities.sandboxes.egress import ControlPlane, EgressOptions, EgressService, Mirrors, VaultCredentials
 from activities.sandboxes.manager import SandboxManager
 from activities.tools.activities import ToolActivities
 from activities.turns import TurnActivities
@@ -31,6 +32,7 @@ from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.catalog.catalog import ModelCatalog
+from dma.crypto import Keyring
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
 from dma.temporal import connect_client
@@ -135,10 +137,17 @@ def control_plane_addresses(settings: WorkerSettings) -> list[tuple[str, int]]:
 
 
 async def egress_options(settings: WorkerSettings) -> EgressOptions:
-    """How this worker's sandboxes reach the network: the host's resolver, its settings' mirrors, no credentials yet."""
+    """How this worker's sandboxes reach the network: the host's resolver and its settings' mirrors."""
     control_plane = await asyncio.to_thread(ControlPlane.resolve, control_plane_addresses(settings))
     mirrors = Mirrors(settings.pip_index_url, settings.npm_registry_url)
     return EgressOptions(control_plane=control_plane, mirrors=mirrors)
+
+
+def with_vaults(options: EgressOptions, db: Database, keyring: Keyring) -> EgressOptions:
+    """``options`` with the vault store as the credential source, unless they bring a source of their own."""
+    if options.credentials is not None:
+        return options
+    return dataclasses.replace(options, credentials=VaultCredentials(db, keyring))
 
 
 @asynccontextmanager
@@ -172,7 +181,7 @@ async def running_worker(
         backend=settings.sandbox_backend,
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
-        egress=EgressService(egress or await egress_options(settings)),
+        egress=EgressService(with_vaults(egress or await egress_options(settings), own_db, keyring)),
     )
     mcp = McpActivities(own_db, own_bus, keyring)
     mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver)

@@ -41,8 +41,11 @@ def credentials() -> LabCredentials:
     return LabCredentials()
 
 
-def lab_options(internet: LabInternet, credentials: LabCredentials, **extra: Any) -> EgressOptions:
-    """Egress options whose upstream is the test internet (and nothing else)."""
+def lab_options(internet: LabInternet, credentials: LabCredentials | None = None, **extra: Any) -> EgressOptions:
+    """Egress options whose upstream is the test internet (and nothing else).
+
+    Without ``credentials`` a worker's sessions get theirs from its vault store.
+    """
     return EgressOptions(upstream=internet.upstream(), credentials=credentials, **extra)
 
 

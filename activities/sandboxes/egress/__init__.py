@@ -11,6 +11,7 @@ from activities.sandboxes.egress.credentials import (
 )
 from activities.sandboxes.egress.service import EgressOptions, EgressService, SandboxNetwork
 from activities.sandboxes.egress.upstream import Resolved, ResolveError, SystemUpstream, Upstream
+from activities.sandboxes.egress.vault_source import VaultCredentials
 
 __all__ = [
     "ControlPlane",
@@ -25,6 +26,7 @@ __all__ = [
     "SessionSecret",
     "SystemUpstream",
     "Upstream",
+    "VaultCredentials",
     "new_placeholder",
     "stable_placeholder",
 ]

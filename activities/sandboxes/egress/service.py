@@ -34,14 +34,15 @@ class EgressOptions:
 
     Attributes:
         upstream: Name resolution and upstream trust (``SystemUpstream``; tests bring their own network).
-        credentials: Where sessions' ``environment_variable`` credentials come from.
+        credentials: Where sessions' ``environment_variable`` credentials come from; None: nowhere here (a worker
+            puts its vault store in, ``workers.main.running_worker``).
         control_plane: The worker's own services, refused on every address.
         mirrors: Package indexes used instead of the public registries.
         port: The proxy's port on every sandbox's loopback.
     """
 
     upstream: Upstream = field(default_factory=SystemUpstream)
-    credentials: CredentialSource = field(default_factory=NoCredentials)
+    credentials: CredentialSource | None = None
     control_plane: ControlPlane = field(default_factory=ControlPlane)
     mirrors: Mirrors = field(default_factory=Mirrors)
     port: int = PROXY_PORT
@@ -109,7 +110,8 @@ class EgressService:
     async def prepare(self, spec: SandboxSpec) -> SandboxNetwork:
         """The egress of the sandbox ``spec`` describes (its credentials read now)."""
         options = self.options
-        secrets = list(await options.credentials.secrets_for(spec.session_id))
+        source = options.credentials or NoCredentials()
+        secrets = list(await source.secrets_for(spec.session_id))
         authority = await asyncio.to_thread(SessionAuthority, spec.session_id) if secrets else None
         policy = NetworkPolicy.of_spec(spec, options.control_plane, options.mirrors.hosts())
         ca_pem = authority.certificate_pem if authority else None
