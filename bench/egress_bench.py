@@ -43,6 +43,10 @@ class Secrets:
     async def secrets_for(self, session_id: str) -> Sequence[SessionSecret]:
         return self.by_session.get(session_id, [])
 
+    async def current(self, session_id: str, secrets: Sequence[SessionSecret]) -> Sequence[SessionSecret]:
+        del session_id
+        return secrets
+
 
 def _ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000

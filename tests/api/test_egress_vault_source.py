@@ -63,9 +63,16 @@ def test_a_session_gets_the_live_environment_variables_of_its_own_vaults(
         ("api.example.com", "*.example.org"),
         header=True,
         body=False,
+        credential_id=shared.id,
     )
     assert got["ONLY_SECOND"] == SessionSecret(
-        "ONLY_SECOND", stable_placeholder("ONLY_SECOND", session.id, only_second.id), f"only-{tag}", None, False, True
+        "ONLY_SECOND",
+        stable_placeholder("ONLY_SECOND", session.id, only_second.id),
+        f"only-{tag}",
+        None,
+        False,
+        True,
+        only_second.id,
     )
     # The same placeholder at every sandbox start; another session's differs.
     assert {s.placeholder for s in _secrets(stack, session.id)} == {s.placeholder for s in got.values()}
@@ -83,3 +90,29 @@ def test_archiving_a_vault_takes_its_credentials_away(client: anthropic.Anthropi
     client.beta.vaults.archive(vault.id)
     assert _secrets(stack, session.id) == ()
     assert _secrets(stack, make_session(client).id) == ()
+
+
+def test_the_proxy_sees_credentials_as_they_are_now(client: anthropic.Anthropic, stack: Stack) -> None:
+    tag = uuid.uuid4().hex
+    vault = client.beta.vaults.create(display_name="current")
+    create = client.beta.vaults.credentials.create
+    kept = create(vault.id, auth=_env("KEPT", f"old-{tag}"))
+    gone = create(vault.id, auth=_env("GONE", f"gone-{tag}"))
+    deleted = create(vault.id, auth=_env("DELETED", f"deleted-{tag}"))
+    session = make_session(client, vault_ids=[vault.id])
+    started = _secrets(stack, session.id)
+    assert {secret.secret_name for secret in started} == {"KEPT", "GONE", "DELETED"}
+    update: Any = {
+        "type": "environment_variable",
+        "secret_value": f"new-{tag}",
+        "networking": {"type": "limited", "allowed_hosts": ["api.example.com"]},
+    }
+    client.beta.vaults.credentials.update(kept.id, vault_id=vault.id, auth=update)
+    client.beta.vaults.credentials.archive(gone.id, vault_id=vault.id)
+    client.beta.vaults.credentials.delete(deleted.id, vault_id=vault.id)
+    assert stack.db is not None
+    source = VaultCredentials(stack.db, Keyring.from_settings(SECRET_KEY))
+    [now] = stack.run(source.current(session.id, started))
+    before = next(secret for secret in started if secret.secret_name == "KEPT")
+    assert now.secret_value == f"new-{tag}" and now.allowed_hosts == ("api.example.com",)
+    assert now.placeholder == before.placeholder, "the sandbox's variable still matches"

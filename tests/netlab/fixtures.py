@@ -26,6 +26,11 @@ class LabCredentials:
     async def secrets_for(self, session_id: str) -> Sequence[SessionSecret]:
         return self.by_session.get(session_id, [])
 
+    async def current(self, session_id: str, secrets: Sequence[SessionSecret]) -> Sequence[SessionSecret]:
+        """Those of ``secrets`` still registered (a test takes one away to revoke it)."""
+        registered = self.by_session.get(session_id, [])
+        return [secret for secret in secrets if secret in registered]
+
 
 @pytest.fixture(scope="session")
 def internet() -> Iterator[LabInternet]:

@@ -154,3 +154,23 @@ async def test_each_sandbox_trusts_only_its_own_session_ca(
     assert "curl: (60)" in foreign.text_for_model, foreign.text_for_model
     for call in (first, second):
         await net_manager.destroy(call.spec.session_id)
+
+
+async def test_a_credential_revoked_while_its_sandbox_runs_is_no_longer_used(
+    net_manager: SandboxManager, internet: LabInternet, credentials: LabCredentials
+) -> None:
+    call = Caller(net_manager, new_session_id(), networking="unrestricted")
+    secret = SessionSecret("API_TOKEN", new_placeholder("API_TOKEN"), f"revoked-{uuid.uuid4().hex}", ("internet.test",))
+    credentials.by_session[call.spec.session_id] = [secret]
+    assert not (await call("write", file_path="test-ca.pem", content=internet.pki.ca_file.read_text())).is_error
+    command = 'curl -sS --cacert {ca} -H "X-Token: $API_TOKEN" https://internet.test/record'
+    mark = internet.mark()
+    # While it is live the tunnel is the proxy's (the session CA's certificate), and the host gets the real value.
+    assert (await call.bash(command.format(ca="/etc/dma-egress/ca-bundle.pem"))).text_for_model == "recorded"
+    credentials.by_session[call.spec.session_id] = []  # archived or deleted at its source
+    # Now the tunnel is the sandbox's own (the test internet's certificate), and the placeholder goes as it is.
+    assert (await call.bash(command.format(ca="test-ca.pem"))).text_for_model == "recorded"
+    live, revoked = internet.since(mark)
+    assert _header(live, "x-token") == secret.secret_value
+    assert _header(revoked, "x-token") == secret.placeholder
+    await net_manager.destroy(call.spec.session_id)

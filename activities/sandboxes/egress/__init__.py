@@ -4,6 +4,7 @@ from activities.sandboxes.egress.addresses import ControlPlane
 from activities.sandboxes.egress.client_config import Mirrors
 from activities.sandboxes.egress.credentials import (
     CredentialSource,
+    CredentialsUnavailable,
     NoCredentials,
     SessionSecret,
     new_placeholder,
@@ -16,6 +17,7 @@ from activities.sandboxes.egress.vault_source import VaultCredentials
 __all__ = [
     "ControlPlane",
     "CredentialSource",
+    "CredentialsUnavailable",
     "EgressOptions",
     "EgressService",
     "Mirrors",

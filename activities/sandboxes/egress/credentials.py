@@ -30,6 +30,7 @@ class SessionSecret:
             the environment's policy permits).
         header: Substitute in request header values (``injection_location.header``).
         body: Substitute in request bodies (``injection_location.body``).
+        credential_id: The vault credential it comes from (how its source finds it again).
     """
 
     secret_name: str
@@ -38,6 +39,7 @@ class SessionSecret:
     allowed_hosts: tuple[str, ...] | None = None
     header: bool = True
     body: bool = False
+    credential_id: str = ""
 
     def covers(self, host: str) -> bool:
         """Whether requests to ``host`` get this secret."""
@@ -51,12 +53,28 @@ class CredentialSource(Protocol):
         """The session's credentials (empty when it has none)."""
         ...
 
+    async def current(self, session_id: str, secrets: Sequence[SessionSecret]) -> Sequence[SessionSecret]:
+        """Those of ``secrets`` that are still live, as they are now (value and hosts), before the proxy uses them.
+
+        Raises:
+            CredentialsUnavailable: when the source cannot tell (the proxy then substitutes nothing).
+        """
+        ...
+
+
+class CredentialsUnavailable(Exception):
+    """A credential source cannot be read right now (its database is unreachable)."""
+
 
 class NoCredentials:
     """A source with no credentials at all (the default until a worker is wired to the vault store)."""
 
     async def secrets_for(self, session_id: str) -> Sequence[SessionSecret]:
         del session_id
+        return ()
+
+    async def current(self, session_id: str, secrets: Sequence[SessionSecret]) -> Sequence[SessionSecret]:
+        del session_id, secrets
         return ()
 
 

@@ -17,7 +17,7 @@ import h11
 
 from activities.sandboxes.egress import decisions
 from activities.sandboxes.egress.authority import SessionAuthority
-from activities.sandboxes.egress.credentials import SessionSecret
+from activities.sandboxes.egress.credentials import CredentialSource, CredentialsUnavailable, SessionSecret
 from activities.sandboxes.egress.decisions import Decision
 from activities.sandboxes.egress.exchange import ExchangeError, Rewrite, exchange
 from activities.sandboxes.egress.http1 import Peer, answer, next_request
@@ -43,6 +43,7 @@ class SessionProxy:
         upstream: Upstream,
         secrets: Sequence[SessionSecret] = (),
         authority: SessionAuthority | None = None,
+        source: CredentialSource | None = None,
     ) -> None:
         """Set up the proxy of one sandbox.
 
@@ -52,12 +53,14 @@ class SessionProxy:
             upstream: Name resolution and upstream TLS trust.
             secrets: The session's ``environment_variable`` credentials.
             authority: The session's CA; required when there are ``secrets``.
+            source: Where ``secrets`` came from, asked again before a tunnel uses any (None: they never change).
         """
         self.session_id = session_id
         self.policy = policy
         self.upstream = upstream
         self.secrets = tuple(secrets)
         self.authority = authority
+        self.source = source
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         # The latest refusals, for error messages of work the worker runs in the sandbox (package installs).
         self.refusals: deque[str] = deque(maxlen=10)
@@ -169,7 +172,9 @@ class SessionProxy:
         addresses = await self.admit(client, "CONNECT", target)
         if addresses is None:
             return
-        covering = [secret for secret in self.secrets if secret.covers(target.host)]
+        covering = await self._covering(client, target)
+        if covering is None:
+            return
         try:
             server = await open_pinned(addresses, target.port)
         except UpstreamUnreachable as err:
@@ -186,6 +191,21 @@ class SessionProxy:
             await interception.run(server)
         else:
             await splice((client.reader, client.writer), server, bytes(early))
+
+    async def _covering(self, client: Peer, target: Target) -> list[SessionSecret] | None:
+        """The secrets a tunnel to ``target`` gets, as their source has them now (None: refused, answered)."""
+        covering = [secret for secret in self.secrets if secret.covers(target.host)]
+        if not covering or self.source is None:
+            return covering
+        try:
+            current = await self.source.current(self.session_id, covering)
+        except CredentialsUnavailable as err:
+            self.decide("CONNECT", target, "refuse", reason=str(err))
+            message = "The sandbox's egress proxy cannot check its credentials.\n"
+            await answer(client, 503, "Service Unavailable", message)
+            return None
+        # Archived or deleted since the sandbox started: gone; changed: as they are now.
+        return [secret for secret in current if secret.covers(target.host)]
 
 
 def _peer_ip(writer: asyncio.StreamWriter) -> str:

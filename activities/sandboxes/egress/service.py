@@ -116,5 +116,5 @@ class EgressService:
         policy = NetworkPolicy.of_spec(spec, options.control_plane, options.mirrors.hosts())
         ca_pem = authority.certificate_pem if authority else None
         env, files = await asyncio.to_thread(sandbox_config, secrets, ca_pem, options.mirrors, options.port)
-        proxy = SessionProxy(spec.session_id, policy, options.upstream, secrets, authority)
+        proxy = SessionProxy(spec.session_id, policy, options.upstream, secrets, authority, source)
         return SandboxNetwork(proxy, env, files, options.port, options.mirrors)

@@ -4,7 +4,9 @@ Called by the provisioning activity when a sandbox starts, with the session id o
 and their sealed values are read here from the database and opened with the worker's keyring, so no secret passes
 through workflow history. Archived credentials (their secrets purged, ``active_key`` cleared) and deleted ones are
 not found; a vault's credentials are archived with it. When two of a session's vaults hold the same ``secret_name``,
-the first in ``vault_ids`` order wins, as for MCP servers (``activities/mcp/credentials.py``).
+the first in ``vault_ids`` order wins, as for MCP servers (``activities/mcp/credentials.py``). Before each tunnel it
+would intercept, the proxy asks again (``current``), so a credential archived, deleted or changed while its sandbox
+runs is never used in its old form.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from activities.sandboxes.egress.credentials import SessionSecret, stable_placeholder
+from activities.sandboxes.egress.credentials import CredentialsUnavailable, SessionSecret, stable_placeholder
 from dma.crypto import Keyring, SecretUnavailable
 from dma.store.credentials import open_secrets
 from dma.store.engine import Database
@@ -39,6 +42,7 @@ def session_secret(session_id: str, row: VaultCredential, value: str) -> Session
         allowed_hosts=None if hosts is None else tuple(str(host) for host in cast(list[Any], hosts)),
         header=bool(injection.get("header", True)),
         body=bool(injection.get("body", True)),
+        credential_id=row.id,
     )
 
 
@@ -78,3 +82,31 @@ class VaultCredentials:
             if value is not None:
                 chosen[name] = session_secret(session_id, row, value)
         return tuple(chosen.values())
+
+    async def current(self, session_id: str, secrets: Sequence[SessionSecret]) -> Sequence[SessionSecret]:
+        """Those of ``secrets`` not archived or deleted since, with their value and networking as stored now.
+
+        Raises:
+            CredentialsUnavailable: when the database cannot be read.
+        """
+        ids = [secret.credential_id for secret in secrets]
+        statement = select(VaultCredential).where(
+            col(VaultCredential.id).in_(ids),
+            col(VaultCredential.archived_at).is_(None),
+            col(VaultCredential.sealed).is_not(None),
+        )
+        try:
+            async with self._db.read() as db:
+                rows = {row.id: row for row in (await db.exec(statement)).all()}
+        except (SQLAlchemyError, OSError) as err:
+            raise CredentialsUnavailable(f"the vault store cannot be read: {type(err).__name__}") from None
+        live: list[SessionSecret] = []
+        for credential_id in ids:
+            row = rows.get(credential_id)
+            try:
+                value = open_secrets(self._keyring, row).get("secret_value") if row is not None else None
+            except SecretUnavailable:
+                value = None
+            if row is not None and value is not None:
+                live.append(session_secret(session_id, row, value))
+        return live
