@@ -3,7 +3,7 @@
 A session's sandbox gets each credential's ``secret_name`` set to its placeholder; the proxy swaps the placeholder for
 the real value in requests to the credential's allowed hosts (in headers and/or bodies, per ``injection_location``)
 and nowhere else. The shape mirrors the SDK's ``BetaManagedAgentsEnvironmentVariableCreateParams``; where the
-credentials come from (the vault store) is the ``CredentialSource`` a worker is built with.
+credentials come from is the ``CredentialSource`` a worker is built with (its vault store, ``vault_source.py``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class CredentialSource(Protocol):
         """Those of ``secrets`` that are still live, as they are now (value and hosts), before the proxy uses them.
 
         Raises:
-            CredentialsUnavailable: when the source cannot tell (the proxy then substitutes nothing).
+            CredentialsUnavailable: when the source cannot tell (the proxy then refuses the tunnel).
         """
         ...
 
@@ -67,7 +67,7 @@ class CredentialsUnavailable(Exception):
 
 
 class NoCredentials:
-    """A source with no credentials at all (the default until a worker is wired to the vault store)."""
+    """A source with no credentials at all (sandboxes of a manager built without one: tests, tools)."""
 
     async def secrets_for(self, session_id: str) -> Sequence[SessionSecret]:
         del session_id
