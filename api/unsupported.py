@@ -25,17 +25,8 @@ class Unsupported:
     hint: str = ""
 
 
-def _get(value: object, key: str) -> object:
-    """``value[key]`` of a JSON object, None for anything else."""
-    return cast(Mapping[str, object], value).get(key) if isinstance(value, Mapping) else None
-
-
 def _entries(value: object) -> list[object]:
     return list(cast(list[object], value)) if isinstance(value, list) else []
-
-
-def _allowed_hosts(fields: Fields) -> bool:
-    return bool(_get(_get(fields.get("config"), "networking"), "allowed_hosts"))
 
 
 # The parts of an agent: ``POST /v1/agents``, agent updates, and a session's ``agent_with_overrides`` / agent update.
@@ -43,9 +34,7 @@ AGENT: tuple[Unsupported, ...] = (
     Unsupported("skills", lambda f: bool(_entries(f.get("skills")))),
     Unsupported("multiagent", lambda f: f.get("multiagent") is not None),
 )
-ENVIRONMENT: tuple[Unsupported, ...] = (
-    Unsupported("config.networking.allowed_hosts", _allowed_hosts, "limited networking reaches no host yet"),
-)
+ENVIRONMENT: tuple[Unsupported, ...] = ()
 
 
 def refuse(fields: Fields, rules: Sequence[Unsupported], prefix: str = "") -> None:

@@ -14,8 +14,6 @@ import pytest
 from tests.helpers import make_agent, make_environment
 
 TOOLSET = {"type": "agent_toolset_20260401"}
-LIMITED_WITH_HOSTS = {"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["pypi.org"]}}
-
 # (field named in the message, the agent fields that use it)
 AGENT_CASES: list[tuple[str, dict[str, Any]]] = [
     ("skills", {"skills": [{"type": "anthropic", "skill_id": "xlsx"}], "tools": [TOOLSET]}),
@@ -47,13 +45,6 @@ def test_session_agent_overrides_refuse(client: anthropic.Anthropic, field: str,
     override = {"type": "agent_with_overrides", "id": agent.id, **fields}
     refused(lambda: client.beta.sessions.create(agent=override, environment_id=env.id), f"agent.{field}")  # type: ignore[arg-type]
     assert list(client.beta.sessions.list(agent_id=agent.id, include_archived=True)) == []
-
-
-def test_allowed_hosts_are_refused(client: anthropic.Anthropic) -> None:
-    refused(lambda: client.beta.environments.create(name="hosts", config=LIMITED_WITH_HOSTS), "allowed_hosts")  # type: ignore[arg-type]
-    env = client.beta.environments.create(name="limited", config={"type": "cloud", "networking": {"type": "limited"}})
-    refused(lambda: client.beta.environments.update(env.id, config=LIMITED_WITH_HOSTS), "allowed_hosts")  # type: ignore[arg-type]
-    assert client.beta.environments.retrieve(env.id).config.to_dict()["networking"]["allowed_hosts"] == []
 
 
 def test_empty_values_and_defaults_stay_accepted(client: anthropic.Anthropic) -> None:
