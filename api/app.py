@@ -111,6 +111,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await reconciler
             await storage.close()
+            await app.state.dma.streams.close()
             if bus is None:
                 await own_bus.close()
             if db is None:

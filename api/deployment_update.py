@@ -8,12 +8,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import deployment_schedules as schedules
 from api.deps import AppState
-from api.session_resolve import refuse_unsupported, resolve_agent_pin, resolve_environment
+from api.session_resolve import resolve_agent_pin, resolve_environment
 from dma.clock import utcnow
 from dma.schemas.common import merge_metadata
 from dma.schemas.deployments import DeploymentUpdate, initial_event_rows, schedule_row
 from dma.store import session_resources as resource_store
 from dma.store.tables import Deployment
+from dma.store.vaults import check_session_vaults
 
 
 async def _changes(db: AsyncSession, row: Deployment, body: DeploymentUpdate) -> dict[str, Any]:
@@ -35,8 +36,7 @@ async def _changes(db: AsyncSession, row: Deployment, body: DeploymentUpdate) ->
     if "budget" in sent:
         changes["budget"] = body.budget.model_dump(mode="json") if body.budget else None
     if "vault_ids" in sent:
-        refuse_unsupported(body.vault_ids)
-        changes["vault_ids"] = []
+        changes["vault_ids"] = await check_session_vaults(db, body.vault_ids or [])
     if "resources" in sent:
         changes["resources"] = await resource_store.deployment_configs(db, body.resources or [])
     if "schedule" in sent:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from temporalio.client import Client
 
+from api.sse_feed import StreamHub
 from dma.bus import Bus
 from dma.catalog.catalog import ModelCatalog
 from dma.crypto import Keyring
@@ -28,6 +29,8 @@ class AppState:
     storage: BlobStore
     # Providers and model settings (no keys): to validate model ids and budgets.
     catalog: ModelCatalog = field(default_factory=ModelCatalog.builtin)
+    # The shared log readers of the sessions that have open event streams in this process.
+    streams: StreamHub = field(default_factory=StreamHub)
 
 
 def get_state(request: Request) -> AppState:

@@ -56,9 +56,3 @@ async def resolve_agent_pin(db: AsyncSession, agent: str | AgentParam) -> tuple[
     if found.get("archived_at"):
         raise InvalidRequest(f"agent {agent_id!r} is archived; a deployment cannot use it")
     return agent_id, int(found["version"])
-
-
-def refuse_unsupported(vault_ids: list[str] | None) -> None:
-    """Deployments do not take vaults yet: refused by name, never ignored."""
-    if vault_ids:
-        raise NotFound("vault", vault_ids[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from api.errors import InvalidRequest
 
@@ -25,20 +25,9 @@ class Unsupported:
     hint: str = ""
 
 
-def _get(value: object, key: str) -> object:
-    """``value[key]`` of a JSON object, None for anything else."""
-    return cast(Mapping[str, object], value).get(key) if isinstance(value, Mapping) else None
-
-
-def _allowed_hosts(fields: Fields) -> bool:
-    return bool(_get(_get(fields.get("config"), "networking"), "allowed_hosts"))
-
-
 # The parts of an agent: ``POST /v1/agents``, agent updates, and a session's ``agent_with_overrides`` / agent update.
 AGENT: tuple[Unsupported, ...] = (Unsupported("multiagent", lambda f: f.get("multiagent") is not None),)
-ENVIRONMENT: tuple[Unsupported, ...] = (
-    Unsupported("config.networking.allowed_hosts", _allowed_hosts, "limited networking reaches no host yet"),
-)
+ENVIRONMENT: tuple[Unsupported, ...] = ()
 
 
 def refuse(fields: Fields, rules: Sequence[Unsupported], prefix: str = "") -> None:

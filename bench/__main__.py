@@ -3,6 +3,8 @@
     dma bench            full run (a few minutes on 2 cores)
     dma bench --quick    short smoke run (CI runs it from tests/faults/test_bench_smoke.py)
     dma bench --json     the results as JSON (the table is under "table")
+    dma bench --against URL --model-port N …   the HTTP-level blocks side by side with another server
+                                               (``bench/peer.py``; ``dma bench --against x --help``)
 
 Also runnable from the repository root as ``python -m bench``. What each figure means: README "Benchmarks".
 """
@@ -124,13 +126,18 @@ async def measure_docker_tool(data_dir: Path, sizes: Sizes, log: Any) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if any(a == "--against" or a.startswith("--against=") for a in arguments):
+        from bench.peer import main as against
+
+        return against(arguments)
     parser = argparse.ArgumentParser(prog="dma bench", description="Measure dma on its embedded defaults.")
     parser.add_argument("--quick", action="store_true", help="a short smoke run (well under a minute)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--idle-sessions", type=int, default=None, help="sessions of the idle-cost row")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy folded stacks of the large throughput run")
     parser.add_argument("--keep", action="store_true", help="keep the data dir (logs, SQLite, Temporal DB)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     sizes = QUICK if args.quick else FULL
     if args.idle_sessions is not None:
         sizes = Sizes(**{**sizes.__dict__, "idle_sessions": args.idle_sessions})

@@ -35,6 +35,12 @@ def event_id(session_id: str, run: str, step: int, slot: str) -> str:
     return f"sevt_{_encode(digest[:18])}"
 
 
+def derived_id(prefix: str, key: str) -> str:
+    """An id of this kind derived from ``key``, for a resource a retried activity must create only once."""
+    digest = hashlib.sha256(f"{prefix}/{key}".encode()).digest()
+    return f"{prefix}_{_encode(digest[:18])}"
+
+
 def is_id(value: str, prefix: str) -> bool:
     """Whether ``value`` looks like an id of this kind (used to reject garbage before touching the DB)."""
     return value.startswith(prefix + "_") and 0 < len(value) <= 64 and value.replace("_", "").isalnum()

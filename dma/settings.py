@@ -196,6 +196,20 @@ class WorkerSettings(SecretKeySettings):
     # Where ``github_repository`` resources are cloned from: the path of the resource's URL (``owner/repo``) is
     # appended to it, so a mirror or a test server on loopback can stand in for GitHub.
     github_base_url: str = "https://github.com"
+    # Package mirrors sandboxes use instead of the public registries (``PIP_INDEX_URL`` / ``npm_config_registry``
+    # inside them; their hosts count as package registries for ``allow_package_managers``).
+    pip_index_url: str | None = None
+    npm_registry_url: str | None = None
+    # More of the control plane that sandboxes may never reach, as ``host:port`` (say the API's public address);
+    # Temporal, a PostgreSQL database and every address of this host are refused without being listed.
+    control_plane_endpoints: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+
+    @field_validator("control_plane_endpoints", mode="before")
+    @classmethod
+    def _split_endpoints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     def provider_key(self, env_name: str) -> SecretStr | None:
         """The key a providers-file entry names by its environment variable (None when the variable is unset)."""

@@ -92,19 +92,24 @@ class Wakeups:
             raise SchemaError(f"the cron schedule fires more often than every {shortest} seconds")
         return None, {"type": "cron", "expression": parsed.expression, "timezone": parsed.timezone}
 
-    async def create(self, session_id: str, request: WakeupCreate) -> Wakeup:
+    async def create(self, session_id: str, request: WakeupCreate, *, wakeup_id: str | None = None) -> Wakeup:
         """Store a wakeup and arm it in Temporal (before the row commits: a failure writes nothing).
+
+        ``wakeup_id`` makes the call idempotent (a retried tool call passes the same one): when the session already
+        has a wakeup of that id, that wakeup is returned and nothing changes.
 
         Raises:
             NotFoundError: no such session.
             SchemaError: an archived session, a bad time or schedule, or the per-session limit reached.
         """
         now = utcnow()
-        fire_at, recurrence = self._when(request, now)
         async with self._db.write() as db:
             session = await log.lock_session(db, session_id) if is_id(session_id, "sesn") else None
             if session is None:
                 raise NotFoundError("session", session_id)
+            if wakeup_id is not None and (existing := await store.get(db, session_id, wakeup_id)) is not None:
+                return existing
+            fire_at, recurrence = self._when(request, now)
             if session.archived_at is not None:
                 raise SchemaError("the session is archived and takes no wakeups")
             if await store.pending_count(db, session_id) >= self._limits.max_per_session:
@@ -112,7 +117,7 @@ class Wakeups:
                     f"the session already has {self._limits.max_per_session} pending wakeups (wakeup_max_per_session)"
                 )
             row = Wakeup(
-                id=new_id("wake"),
+                id=wakeup_id or new_id("wake"),
                 session_id=session_id,
                 kind="once" if fire_at is not None else "recurring",
                 reason=request.reason,

@@ -19,9 +19,12 @@ import pytest
 from dma.store import migrate
 from tests.fakes.mcp_server import FakeMcpServer
 from tests.fakes.model_server import FakeModelServer
+from tests.netlab.fixtures import credentials, internet
 from tests.stack import API_KEY, Stack, TemporalDevServer, traversable_dir
 
 BACKENDS = ["sqlite", "postgres"]
+# The test internet of the egress tests (a network namespace, created once when a test first asks for it).
+__all__ = ["credentials", "internet"]
 # The scenario suite runs once per provider kind, every one against the fake model server: the Messages API, OpenAI
 # (Chat Completions), a providers-file OpenAI-compatible server, and the Responses API (tests/providers.py).
 SCENARIO_MODELS = {

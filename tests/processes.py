@@ -26,7 +26,7 @@ class DmaProcess:
                 [sys.executable, "-m", "dma.cli", *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         if wait_port is not None:
-            wait_for_port(wait_port, timeout=30)
+            wait_for_port(wait_port, timeout=90)  # a loaded CI machine imports slowly
         return self
 
     def kill(self) -> None:

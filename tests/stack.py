@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from activities.sandboxes.egress import EgressOptions
 from api.app import create_app
 from dma.bus import Bus
 from dma.bus_factory import make_bus
@@ -112,6 +113,8 @@ class Stack:
     api_overrides: dict[str, Any] = field(default_factory=dict[str, Any])
     worker_overrides: dict[str, Any] = field(default_factory=dict[str, Any])
     with_worker: bool = True
+    # The worker's sandbox network (tests that bring their own network namespaces); None: built from its settings.
+    egress: EgressOptions | None = None
     task_queue: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:8]}")
     port: int = field(default_factory=free_port)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
@@ -217,7 +220,7 @@ class Stack:
         try:
             if self.with_worker:
                 async with running_worker(
-                    self.worker_settings(), client=client, db=self.db, bus=self.bus, reconcile=False
+                    self.worker_settings(), client=client, db=self.db, bus=self.bus, reconcile=False, egress=self.egress
                 ):
                     await self._serve_until_stopped(server)
             else:

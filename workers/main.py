@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -18,9 +20,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.deployments import DeploymentActivities
 from activities.events import EventWriter
 from activities.mcp.activities import McpActivities
+from activities.mcp.builtin import BuiltinServers
 from activities.mcp.catalog import McpCatalog
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
+from activities.sandboxes.egress import ControlPlane, EgressOptions, EgressService, Mirrors, VaultCredentials
 from activities.sandboxes.manager import SandboxManager
 from activities.session_mounts import SessionMounts
 from activities.tools.activities import ToolActivities
@@ -30,14 +34,17 @@ from api.redelivery import Reconciler
 from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.catalog.catalog import ModelCatalog
+from dma.crypto import Keyring
 from dma.settings import WorkerSettings
 from dma.storage import make_storage
 from dma.store.engine import Database
 from dma.temporal import connect_client
+from dma.wakeups import WakeupLimits, Wakeups
 from workflows.credential_probe import CredentialProbeWorkflow
 from workflows.deployment_fire import DeploymentFireWorkflow
 from workflows.session import SessionWorkflow
 from workflows.session_entry import SessionLaunch
+from workflows.wakeup_entry import TemporalWakeups
 from workflows.wakeup_fire import WakeupFireWorkflow
 
 logger = logging.getLogger(__name__)
@@ -121,6 +128,33 @@ def build_workers(client: Client, settings: WorkerSettings, activities: SharedAc
     return [shared, host]
 
 
+def control_plane_addresses(settings: WorkerSettings) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of Temporal, a PostgreSQL database and the configured extras: never sandbox destinations."""
+    addresses: list[tuple[str, int]] = []
+    for endpoint in [settings.temporal_address, *settings.control_plane_endpoints]:
+        host, _, port = endpoint.rpartition(":")
+        if host and port.isdigit():
+            addresses.append((host.strip("[]"), int(port)))
+    url = make_url(settings.resolved_database_url())
+    if url.host:
+        addresses.append((url.host, url.port or 5432))
+    return addresses
+
+
+async def egress_options(settings: WorkerSettings) -> EgressOptions:
+    """How this worker's sandboxes reach the network: the host's resolver and its settings' mirrors."""
+    control_plane = await asyncio.to_thread(ControlPlane.resolve, control_plane_addresses(settings))
+    mirrors = Mirrors(settings.pip_index_url, settings.npm_registry_url)
+    return EgressOptions(control_plane=control_plane, mirrors=mirrors)
+
+
+def with_vaults(options: EgressOptions, db: Database, keyring: Keyring) -> EgressOptions:
+    """``options`` with the vault store as the credential source, unless they bring a source of their own."""
+    if options.credentials is not None:
+        return options
+    return dataclasses.replace(options, credentials=VaultCredentials(db, keyring))
+
+
 @asynccontextmanager
 async def running_worker(
     settings: WorkerSettings,
@@ -129,10 +163,12 @@ async def running_worker(
     db: Database | None = None,
     bus: Bus | None = None,
     reconcile: bool = True,
+    egress: EgressOptions | None = None,
 ) -> AsyncGenerator[list[Worker], None]:
     """Run a worker for the duration of the block (used by ``dma worker``, ``dma dev`` and tests).
 
     ``reconcile`` runs the redelivery reconciler beside the worker (off where an API in the same process runs one).
+    ``egress`` replaces the sandboxes' network options built from ``settings`` (tests bring their own network).
 
     Raises:
         SecretKeyError: without ``DMA_SECRET_KEY`` (MCP calls open vault secrets with it), before anything starts.
@@ -150,17 +186,24 @@ async def running_worker(
         backend=settings.sandbox_backend,
         idle_timeout=settings.sandbox_idle_seconds,
         docker_image=settings.sandbox_image,
+        egress=EgressService(with_vaults(egress or await egress_options(settings), own_db, keyring)),
     )
     storage = make_storage(settings)
-    mcp = McpActivities(own_db, own_bus, keyring)
-    mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver)
+    launch = SessionLaunch(
+        settings.task_queue,
+        settings.continue_as_new_after_turns,
+        settings.model_max_attempts,
+        mcp_max_attempts=settings.mcp_max_attempts,
+    )
+    wakeups = Wakeups(own_db, TemporalWakeups(temporal, launch), WakeupLimits.of(settings))
+    mcp = McpActivities(own_db, own_bus, keyring, BuiltinServers.of(wakeups))
+    mcp_catalog = McpCatalog(own_db, EventWriter(own_db, own_bus), mcp.resolver, mcp.builtin)
     model = ModelActivities(
         own_db, own_bus, clients, catalog, settings.model_max_tokens, mcp=mcp_catalog, storage=storage
     )
     turns = TurnActivities(own_db, own_bus)
     mounts = SessionMounts(own_db, storage, manager, settings.github_base_url)
     tools = ToolActivities(own_db, own_bus, manager, settings, host_id=settings.resolved_host_name(), mounts=mounts)
-    launch = SessionLaunch(settings.task_queue, settings.continue_as_new_after_turns, settings.model_max_attempts)
     shared = SharedActivities(
         model,
         turns,

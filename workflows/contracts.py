@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -226,12 +228,46 @@ SandboxBackend = Literal["bwrap", "docker"]
 
 
 class SandboxSpec(BaseModel):
-    """What a session's sandbox is made from: the environment's config captured at session creation."""
+    """What a session's sandbox is made from: the environment's config captured at session creation.
+
+    ``allowed_hosts``, ``allow_package_managers`` and ``allow_mcp_servers`` matter under ``limited`` networking only;
+    ``mcp_hosts`` are the hosts of the agent's MCP servers, which ``allow_mcp_servers`` lets the sandbox reach.
+    """
 
     session_id: str
     networking: Literal["unrestricted", "limited"] = "unrestricted"
     allowed_hosts: list[str] = Field(default_factory=list[str])
+    allow_package_managers: bool = False
+    allow_mcp_servers: bool = False
+    mcp_hosts: list[str] = Field(default_factory=list[str])
     packages: dict[str, list[str]] = Field(default_factory=dict[str, list[str]])
+
+    @classmethod
+    def of_session(
+        cls, session_id: str, config: Mapping[str, Any] | None, agent: Mapping[str, Any] | None
+    ) -> SandboxSpec:
+        """The spec for a cloud environment ``config`` (response form, or empty) and the session's agent snapshot."""
+        config = config or {}
+        networking: Mapping[str, Any] = config.get("networking") or {}
+        packages: Mapping[str, Any] = config.get("packages") or {}
+        lists = {
+            str(manager): [str(name) for name in cast(list[Any], names)]
+            for manager, names in packages.items()
+            if manager != "type" and isinstance(names, list) and names
+        }
+        servers: list[Any] = list((agent or {}).get("mcp_servers") or [])
+        urls = [str(cast(Mapping[str, Any], server).get("url", "")) for server in servers if isinstance(server, dict)]
+        hosts = {urlsplit(url).hostname for url in urls}
+        allowed: list[Any] = list(networking.get("allowed_hosts") or [])
+        return cls(
+            session_id=session_id,
+            networking="limited" if networking.get("type") == "limited" else "unrestricted",
+            allowed_hosts=[str(host) for host in allowed],
+            allow_package_managers=bool(networking.get("allow_package_managers")),
+            allow_mcp_servers=bool(networking.get("allow_mcp_servers")),
+            mcp_hosts=sorted(host for host in hosts if host),
+            packages=lists,
+        )
 
 
 class SandboxHandle(BaseModel):

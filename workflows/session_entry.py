@@ -55,21 +55,7 @@ class SessionLaunch:
 
 def sandbox_spec(session: SessionFacts) -> SandboxSpec:
     """The sandbox a session's environment asks for (captured at session creation)."""
-    config: dict[str, Any] = session.environment_config or {}
-    networking: dict[str, Any] = config.get("networking") or {}
-    packages: dict[str, Any] = config.get("packages") or {}
-    hosts: list[Any] = networking.get("allowed_hosts") or []
-    lists: dict[str, list[Any]] = {
-        manager: names  # pyright: ignore[reportUnknownVariableType] - JSON lists of package names
-        for manager, names in packages.items()
-        if manager != "type" and isinstance(names, list)
-    }
-    return SandboxSpec(
-        session_id=session.id,
-        networking="limited" if networking.get("type") == "limited" else "unrestricted",
-        allowed_hosts=[str(host) for host in hosts],
-        packages={manager: [str(name) for name in names] for manager, names in lists.items() if names},
-    )
+    return SandboxSpec.of_session(session.id, session.environment_config, session.agent)
 
 
 def _model_id(session: SessionFacts) -> str:

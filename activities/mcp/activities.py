@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities.call_log import load_call, publish_recorded, record_result
 from activities.events import EventWriter, Step, error_event
 from activities.heartbeat import heartbeating
+from activities.mcp.builtin import BuiltinServers
 from activities.mcp.connection import McpCallError, McpUnauthorized, McpUnreachable, call_tool
 from activities.mcp.content import McpOutcome, error_outcome, outcome_of
 from activities.mcp.credentials import Bearer, CredentialResolver, CredentialUnusable
@@ -54,10 +55,11 @@ def server_url(session: Session, server_name: str) -> str | None:
 
 
 class McpActivities:
-    """MCP activities; the worker builds one instance with its DB, bus and keyring."""
+    """MCP activities; the worker builds one instance with its DB, bus, keyring and built-in servers."""
 
-    def __init__(self, db: Database, bus: Bus, keyring: Keyring) -> None:
+    def __init__(self, db: Database, bus: Bus, keyring: Keyring, builtin: BuiltinServers) -> None:
         self._db = db
+        self._builtin = builtin
         self._bus = bus
         self._writer = EventWriter(db, bus)
         self._resolver = CredentialResolver(db, keyring)
@@ -66,6 +68,10 @@ class McpActivities:
     @property
     def resolver(self) -> CredentialResolver:
         return self._resolver
+
+    @property
+    def builtin(self) -> BuiltinServers:
+        return self._builtin
 
     @RUN_MCP_TOOL.implement
     async def run_mcp_tool(self, req: ToolCallRequest) -> ToolCallReply:
@@ -95,6 +101,10 @@ class McpActivities:
     ) -> McpOutcome:
         server = use.mcp_server_name or ""
         try:
+            if self._builtin.serves(url):
+                # In-process, no credential: the server acts for this session only.
+                result = await self._builtin.call_tool(url, step.session_id, use.event_id, use.name, arguments)
+                return outcome_of(result)
             return outcome_of(await self._authorized_call(vault_ids, url, use.name, arguments))
         except McpCallError as err:
             return error_outcome(f"MCP tool {use.name!r} of server {server!r} could not run: {err}")

@@ -22,6 +22,7 @@ from typing import Any
 from mcp_types import Tool
 
 from activities.events import EventWriter, Step, error_event
+from activities.mcp.builtin import BuiltinServers
 from activities.mcp.connection import McpFailure, McpUnauthorized, list_tools
 from activities.mcp.credentials import CredentialResolver, CredentialUnusable
 from activities.permissions import mcp_tool_enabled
@@ -89,10 +90,13 @@ def _listed(tool: Tool) -> dict[str, Any] | None:
 class McpCatalog:
     """Builds each model step's MCP tools (one per worker)."""
 
-    def __init__(self, db: Database, writer: EventWriter, resolver: CredentialResolver) -> None:
+    def __init__(
+        self, db: Database, writer: EventWriter, resolver: CredentialResolver, builtin: BuiltinServers
+    ) -> None:
         self._db = db
         self._writer = writer
         self._resolver = resolver
+        self._builtin = builtin
 
     async def for_step(self, step: Step, attempt: int, agent: dict[str, Any], taken: set[str]) -> McpTools:
         """The MCP tools to offer; ``taken`` holds the names of the other tools of the request."""
@@ -104,7 +108,7 @@ class McpCatalog:
             known = await cache.cached(db, step.session_id)
         vault_ids: list[str] = list(session.vault_ids or []) if session is not None else []
         missing = [s for s in servers if (row := known.get(s["name"])) is None or row.server_url != s["url"]]
-        fetched = await asyncio.gather(*(self._fetch(vault_ids, server) for server in missing))
+        fetched = await asyncio.gather(*(self._fetch(step.session_id, vault_ids, server) for server in missing))
         lists = {name: row.tools for name, row in known.items()}
         failures: list[tuple[str, McpFailure | CredentialUnusable]] = []
         for server, outcome in zip(missing, fetched, strict=True):
@@ -123,10 +127,13 @@ class McpCatalog:
         return McpTools(tools)
 
     async def _fetch(
-        self, vault_ids: list[str], server: dict[str, Any]
+        self, session_id: str, vault_ids: list[str], server: dict[str, Any]
     ) -> list[dict[str, Any]] | McpFailure | CredentialUnusable:
         url = str(server["url"])
         try:
+            if self._builtin.serves(url):
+                listed = await self._builtin.list_tools(url, session_id)
+                return [entry for tool in listed if (entry := _listed(tool)) is not None]
             bearer = await self._resolver.bearer(vault_ids, url)
             try:
                 listed = await asyncio.wait_for(list_tools(url, bearer.token), LIST_TIMEOUT_SECONDS)

@@ -1,11 +1,12 @@
 """The bubblewrap backend: every process of a session runs in one set of namespaces under the session's own host uid.
 
-Isolation (DESIGN.md §5): ``--unshare-all`` (user, pid, ipc, uts, cgroup and network namespaces: no network at all,
-so neither the host's loopback nor anything else is reachable), ``--disable-userns``, a read-only ``/usr`` and a few
-``/etc`` files (never ``/etc/shadow``, ``/root``, ``/home``, the dma data dir or the source tree), private ``/proc``,
-``/dev`` and ``/tmp``, and the workspace read-write at ``/workspace``. When the worker runs as root, ``setpriv`` first
-switches to a host uid reserved for the session, so the sandbox's uid 1000 maps to an unprivileged uid and
-RLIMIT_NPROC (process count) is charged to that session alone. ``prlimit`` sets the other limits.
+Isolation (DESIGN.md §5): ``--unshare-all`` (user, pid, ipc, uts, cgroup and network namespaces: the sandbox's network
+has no interface but its own loopback, so neither the host's loopback nor anything else is reachable; its one way out is
+the egress proxy's listener that the worker opens on that loopback, ``egress``), ``--disable-userns``, a read-only
+``/usr`` and a few ``/etc`` files (never ``/etc/shadow``, ``/root``, ``/home``, the dma data dir or the source tree),
+private ``/proc``, ``/dev`` and ``/tmp``, and the workspace read-write at ``/workspace``. When the worker runs as root,
+``setpriv`` first switches to a host uid reserved for the session, so the sandbox's uid 1000 maps to an unprivileged uid
+and RLIMIT_NPROC (process count) is charged to that session alone. ``prlimit`` sets the other limits.
 
 Every process of the chain starts with a minimal environment of its own: bwrap stays PID 1 inside the sandbox, where
 its environment is readable (``--clearenv`` only cleans the command it runs), so the worker's must never reach it.
@@ -23,6 +24,7 @@ that onto ``/workspace``. Nothing changes on the host: the bind exists only in t
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 from collections.abc import Sequence
@@ -32,6 +34,8 @@ from pathlib import Path
 from activities.sandboxes import procs
 from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, Mount, SandboxError, SandboxLimits
 from activities.sandboxes.door import Door
+from activities.sandboxes.egress import SandboxNetwork
+from activities.sandboxes.egress.listener import namespaces_of_user_sandbox
 from activities.sandboxes.shell import PersistentShell
 from activities.sandboxes.workspace import GROUP, MOUNT_POINT, MOUNTS_POINT, PASSWD
 
@@ -57,6 +61,7 @@ ETC_FILES = (
 )
 PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 NICENESS = "10"
+PIPE_DEFAULT_BYTES = 65536
 # The whole environment of every process that sets a sandbox up (setpriv, nice, prlimit, unshare, bwrap).
 SPAWN_ENV = {"PATH": PATH, "LANG": "C.UTF-8"}
 # What commands inside see: the shell (through bwrap's --setenv) and the helpers (through enter.py).
@@ -104,6 +109,8 @@ class BwrapSandbox:
         host_uid: int | None,
         mounts: Sequence[Mount] = (),
         mounts_root: Path | None = None,
+        network: SandboxNetwork | None = None,
+        env: dict[str, str] | None = None,
     ):
         """Describe the sandbox; nothing starts until ``start``.
 
@@ -114,6 +121,8 @@ class BwrapSandbox:
             host_uid: Host uid to run as (the worker must be root), or None to run as the worker's own uid.
             mounts: What else the sandbox shows (read-only or read-write), each source below ``mounts_root``.
             mounts_root: The session's mounts directory (required with mounts when ``host_uid`` is set).
+            network: The sandbox's egress (its variables, files and proxy listener); None: no network at all.
+            env: Variables of commands inside beyond the usual ones, which they replace (installed packages' paths).
         """
         self._session_id = session_id
         self._workspace = workspace
@@ -121,6 +130,13 @@ class BwrapSandbox:
         self._mounts_root = mounts_root
         self._limits = limits
         self._host_uid = host_uid
+        self._network = network
+        # The network's variables (credentials' placeholders among them) never replace the sandbox's own.
+        self._env = {**(network.env if network else {}), **SANDBOX_ENV, **(env or {})}
+        # Files bwrap writes into the sandbox from pipes ({data0}, {data1}, ... in the argv): the data dir may sit
+        # where the session uid cannot go.
+        self._data = [("/etc/passwd", PASSWD.encode()), ("/etc/group", GROUP.encode())]
+        self._data += sorted(network.files.items()) if network else []
         self._limit_prefix = self._build_limit_prefix()
         self._shell_argv = self._build_shell_argv()
         self._shell: PersistentShell | None = None
@@ -157,9 +173,8 @@ class BwrapSandbox:
         argv += ["--hostname", "sandbox", "--clearenv", "--ro-bind", "/usr", "/usr", *_root_links()]
         for name in ETC_FILES:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-        # From pipes, not files: the data dir may sit where the session uid cannot go.
-        for name in ("passwd", "group"):
-            argv += ["--perms", "0644", "--ro-bind-data", f"{{{name}}}", f"/etc/{name}"]
+        for index, (path, _) in enumerate(self._data):
+            argv += ["--perms", "0644", "--ro-bind-data", f"{{data{index}}}", path]
         tmp = str(self._limits.tmp_bytes)
         argv += [
             "--proc",
@@ -181,7 +196,7 @@ class BwrapSandbox:
         argv += ["--chdir", "/workspace"]
         # bwrap builds / and /dev on unbounded tmpfs: read-only, so only the sized tmpfs and the workspace take writes.
         argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
-        for key, value in SANDBOX_ENV.items():
+        for key, value in self._env.items():
             argv += ["--setenv", key, value]
         return [*argv, "--", "/bin/bash", "--noprofile", "--norc"]
 
@@ -194,22 +209,24 @@ class BwrapSandbox:
         if self.running:
             return
         await self._close_shell()
-        passwd, group = _data_pipe(PASSWD), _data_pipe(GROUP)
-        argv = [{"{passwd}": str(passwd), "{group}": str(group)}.get(arg, arg) for arg in self._shell_argv]
+        pipes: list[int] = []
         try:
+            for _, content in self._data:
+                pipes.append(_data_pipe(content))
+            fds = {f"{{data{index}}}": str(fd) for index, fd in enumerate(pipes)}
             proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *[fds.get(arg, arg) for arg in self._shell_argv],
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 env=SPAWN_ENV,
                 cwd="/",
-                pass_fds=(passwd, group),
+                pass_fds=pipes,
             )
         finally:
-            os.close(passwd)
-            os.close(group)
+            for fd in pipes:
+                os.close(fd)
         shell = PersistentShell(_ProcessChannel(proc), self._interrupt, self._limits.output_bytes, self._session_id)
         try:
             await shell.handshake()
@@ -217,8 +234,13 @@ class BwrapSandbox:
             raise IsolationUnavailable(f"bubblewrap could not start the sandbox: {err}") from err
         try:
             self._init_pidfd, self._keep = await asyncio.to_thread(_open_init, proc.pid)
+            if self._network is not None:
+                await self._network.attach(self._init_pidfd, namespaces_of_user_sandbox())
         except (OSError, SandboxError):
             await shell.close()
+            if self._init_pidfd is not None:
+                os.close(self._init_pidfd)
+                self._init_pidfd = None
             raise
         self._shell_proc, self._shell = proc, shell
 
@@ -251,10 +273,12 @@ class BwrapSandbox:
             if self._door is None or not self._door.alive:
                 assert self._init_pidfd is not None
                 rlimits = ",".join(f"{name}={value}" for name, value in _rlimits(self._limits).items())
-                self._door = await Door.open(self._init_pidfd, NICENESS, rlimits, SANDBOX_ENV)
+                self._door = await Door.open(self._init_pidfd, NICENESS, rlimits, self._env)
             return self._door
 
     async def _close_shell(self) -> None:
+        if self._network is not None:
+            await self._network.detach()
         shell, self._shell, self._shell_proc = self._shell, None, None
         door, self._door = self._door, None
         if door is not None:
@@ -304,11 +328,19 @@ def _open_init(outer: int) -> tuple[int, set[int]]:
     return pidfd, {init, *procs.children(init)[:1]}
 
 
-def _data_pipe(text: str) -> int:
-    """The read end of a pipe that holds ``text`` (small enough for the pipe buffer) and is closed for writing."""
+def _data_pipe(content: bytes) -> int:
+    """The read end of a pipe that holds ``content`` and is closed for writing (grown to fit, up to 1 MiB)."""
     read, write = os.pipe()
     try:
-        os.write(write, text.encode())
+        if len(content) > PIPE_DEFAULT_BYTES:
+            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, len(content))
+        view = memoryview(content)
+        os.set_blocking(write, False)
+        while view:
+            view = view[os.write(write, view) :]
+    except OSError as err:
+        os.close(read)
+        raise SandboxError(f"a file for the sandbox is too large for its pipe ({len(content)} bytes)") from err
     finally:
         os.close(write)
     return read

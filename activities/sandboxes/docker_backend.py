@@ -1,14 +1,16 @@
 """The Docker backend: one lean container per session, a long-lived shell exec'd into it, one-shot execs beside it.
 
 Isolation (DESIGN.md §5): uid 1000, every capability dropped, ``no-new-privileges``, read-only root with a private
-tmpfs ``/tmp``, memory / CPU / pids limits in the container's cgroup, RLIMIT_FSIZE / RLIMIT_CPU, and either no network
-at all or the firewalled sandbox bridge (``docker_net``). The container's main process is ``sleep`` under Docker's
-init, so stopping the shell never stops the container and orphans are reaped.
+tmpfs ``/tmp``, memory / CPU / pids limits in the container's cgroup, RLIMIT_FSIZE / RLIMIT_CPU, and no network but
+the container's own loopback (``network_mode=none``), where the worker opens the egress proxy's listener from outside
+(``egress``): that listener is the container's only way out, as for bwrap. The container's main process is ``sleep``
+under Docker's init, so stopping the shell never stops the container and orphans are reaped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import time
@@ -24,6 +26,9 @@ from docker.types import Mount as DockerMount
 
 from activities.sandboxes.base import MIB, ExecResult, IsolationUnavailable, Mount, SandboxError, SandboxLimits
 from activities.sandboxes.docker_exec import SANDBOX_USER, ExecStream
+from activities.sandboxes.egress import SandboxNetwork
+from activities.sandboxes.egress.client_config import CONFIG_DIR
+from activities.sandboxes.egress.listener import CLONE_NEWNET
 from activities.sandboxes.output import CappedOutput
 from activities.sandboxes.shell import PersistentShell
 
@@ -86,7 +91,8 @@ class DockerSandbox:
         workspace: Path,
         limits: SandboxLimits,
         image: str,
-        network: str | None,
+        network: SandboxNetwork | None = None,
+        network_dir: Path | None = None,
         mounts: Sequence[Mount] = (),
     ) -> None:
         """Describe the sandbox; nothing starts until ``start``.
@@ -97,7 +103,8 @@ class DockerSandbox:
             workspace: Host directory bind-mounted at ``/workspace`` (owned by uid 1000).
             limits: Resource limits.
             image: Image to run (``dma-sandbox:latest`` or a derived image with the environment's packages).
-            network: Docker network to join, or None for no network at all.
+            network: The container's egress (its variables, files and proxy listener); None: no network at all.
+            network_dir: Host directory for the egress files, bound read-only at ``/etc/dma-egress``.
             mounts: What else the container shows (bind mounts, read-only or read-write).
         """
         self._client = client
@@ -109,6 +116,7 @@ class DockerSandbox:
         self._image = image
         self._network = network
         self._mounts = tuple(mounts)
+        self._network_dir = network_dir
         self._container_id: str | None = None
         self._shell: PersistentShell | None = None
 
@@ -132,15 +140,19 @@ class DockerSandbox:
             user=SANDBOX_USER,
             working_dir="/workspace",
             hostname="sandbox",
-            environment={"HOME": "/workspace", "LANG": "C.UTF-8", "TERM": "dumb", "USER": "sandbox"},
+            environment={
+                **self._environment(),
+                "HOME": "/workspace",
+                "LANG": "C.UTF-8",
+                "TERM": "dumb",
+                "USER": "sandbox",
+            },
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes}"},
-            mounts=[
-                DockerMount("/workspace", str(self._workspace), type="bind"),
-                *(DockerMount(m.target, str(m.source), type="bind", read_only=m.read_only) for m in self._mounts),
-            ],
+            volumes=self._volumes(),
+            mounts=[DockerMount(m.target, str(m.source), type="bind", read_only=m.read_only) for m in self._mounts],
             pids_limit=limits.pids,
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,
@@ -150,12 +162,43 @@ class DockerSandbox:
                 Ulimit(name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds),
                 Ulimit(name="core", soft=0, hard=0),
             ],
-            network_mode="none" if self._network is None else None,
-            network=self._network,
+            network_mode="none",
             labels={"dma.sandbox": "1", "dma.session": self._session_id},
             log_config=LogConfig(type="none"),
         )
         return str(container.id)
+
+    def _environment(self) -> dict[str, str]:
+        return dict(self._network.env) if self._network else {}
+
+    def _volumes(self) -> dict[str, dict[str, str]]:
+        volumes = {str(self._workspace): {"bind": "/workspace", "mode": "rw"}}
+        if self._network is not None and self._network_dir is not None:
+            self._network.write_files(self._network_dir, CONFIG_DIR)
+            volumes[str(self._network_dir)] = {"bind": CONFIG_DIR, "mode": "ro"}
+        return volumes
+
+    def _init_pidfd(self, container_id: str) -> int:
+        """A pidfd of the container's init, checked against Docker after it was opened (so not a recycled pid)."""
+        pid = int(self._api.inspect_container(container_id)["State"]["Pid"])
+        if pid <= 0:
+            raise SandboxError("the sandbox container is not running")
+        pidfd = os.pidfd_open(pid)
+        if int(self._api.inspect_container(container_id)["State"]["Pid"]) != pid:
+            os.close(pidfd)
+            raise SandboxError("the sandbox container restarted while its network was set up")
+        return pidfd
+
+    async def _attach_network(self, container_id: str) -> None:
+        if self._network is None:
+            return
+        if os.geteuid() != 0:
+            raise IsolationUnavailable("networking for docker sandboxes needs a root worker (to reach their loopback)")
+        pidfd = await asyncio.to_thread(self._init_pidfd, container_id)
+        try:
+            await self._network.attach(pidfd, CLONE_NEWNET)
+        finally:
+            os.close(pidfd)
 
     async def start(self) -> None:
         """Create the container if needed and start the persistent shell (idempotent)."""
@@ -170,6 +213,14 @@ class DockerSandbox:
                 ) from err
             except DockerException as err:
                 raise IsolationUnavailable(f"docker could not start the sandbox: {err}") from err
+            try:
+                await self._attach_network(self._container_id)
+            except SandboxError:
+                await self._remove_container()
+                raise
+            except (DockerException, OSError) as err:
+                await self._remove_container()
+                raise SandboxError(f"the sandbox's network cannot be set up: {err}") from err
         try:
             stream = await ExecStream.open(self._api, self._container_id, ["/bin/bash", "--noprofile", "--norc"])
         except (APIError, NotFound) as err:
@@ -260,6 +311,8 @@ class DockerSandbox:
         return ExecResult(sink.value(), None if timed_out else code, sink.total, timed_out=timed_out)
 
     async def _remove_container(self) -> None:
+        if self._network is not None:
+            await self._network.detach()
         container_id, self._container_id = self._container_id, None
         if container_id is None:
             return

@@ -19,11 +19,11 @@ from typing import Any
 import docker
 from docker.errors import DockerException, NotFound
 
-from activities.sandboxes import packages, workspace
+from activities.sandboxes import bwrap_packages, packages, workspace
 from activities.sandboxes.base import IsolationUnavailable, Mount, Sandbox, SandboxError, SandboxLimits
-from activities.sandboxes.bwrap import BwrapSandbox
+from activities.sandboxes.bwrap import PATH, BwrapSandbox
 from activities.sandboxes.docker_backend import DockerSandbox
-from activities.sandboxes.docker_net import ensure_network
+from activities.sandboxes.egress import EgressService
 from workflows.contracts import SandboxBackend, SandboxSpec
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class SandboxManager:
         idle_timeout: float = 900.0,
         docker_image: str = DEFAULT_IMAGE,
         uid_base: int = UID_BASE,
+        egress: EgressService | None = None,
     ) -> None:
         """Configure the manager; nothing touches the host until the first sandbox is needed.
 
@@ -63,6 +64,7 @@ class SandboxManager:
             idle_timeout: Seconds without use after which the reaper stops a sandbox (files are kept).
             docker_image: Base image of the docker backend.
             uid_base: First host uid handed to bwrap sandboxes when the worker runs as root (one uid per session).
+            egress: The sandboxes' way out (a default ``EgressService``: the host's resolver, no credentials).
         """
         self.backend: SandboxBackend = backend
         self.limits = limits or SandboxLimits()
@@ -74,7 +76,8 @@ class SandboxManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._uid_lock = asyncio.Lock()
         self._docker: docker.DockerClient | None = None
-        self._network: str | None = None
+        self.egress = egress or EgressService()
+        self._package_cache = bwrap_packages.PackageCache(data_dir.resolve() / "package-cache")
 
     def workspace(self, session_id: str) -> Path:
         """The host directory of the session's workspace."""
@@ -156,20 +159,14 @@ class SandboxManager:
             return await self._build_bwrap(spec, session_dir, mounts)
         client = await self._docker_client()
         image = await asyncio.to_thread(packages.image_for, client, self._image, spec.packages)
-        network = None
-        if spec.networking == "unrestricted":
-            network = self._network = self._network or await asyncio.to_thread(ensure_network, client)
         owner = workspace.DOCKER_SANDBOX_UID if os.geteuid() == 0 else None
         ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, owner)
-        return DockerSandbox(client, spec.session_id, ws, self.limits, image, network, mounts)
+        network = await self.egress.prepare(spec)
+        return DockerSandbox(client, spec.session_id, ws, self.limits, image, network, session_dir / "egress", mounts)
 
     async def _build_bwrap(self, spec: SandboxSpec, session_dir: Path, mounts: tuple[Mount, ...]) -> Sandbox:
         wanted = packages.wanted(spec.packages)
-        if wanted:
-            raise SandboxError(
-                f"environment packages ({', '.join(sorted(wanted))}) cannot be installed: the bwrap sandbox backend "
-                "has no network access; use the docker sandbox backend for environments with packages"
-            )
+        bwrap_packages.check(wanted)
         host_uid: int | None = None
         if os.geteuid() == 0:
             await asyncio.to_thread(workspace.prepare_mount_point)
@@ -182,7 +179,19 @@ class SandboxManager:
             logger.warning("worker is not root: bwrap sandboxes share the worker's uid and process budget")
         ws = await asyncio.to_thread(workspace.prepare_workspace, session_dir, host_uid)
         root = await asyncio.to_thread(workspace.mounts_dir, session_dir)
-        return BwrapSandbox(spec.session_id, ws, self.limits, host_uid, mounts, root)
+        network = await self.egress.prepare(spec)
+        if not wanted:
+            return BwrapSandbox(spec.session_id, ws, self.limits, host_uid, mounts, root, network)
+        sandbox = BwrapSandbox(
+            spec.session_id, ws, self.limits, host_uid, mounts, root, network, bwrap_packages.sandbox_env(PATH)
+        )
+        await sandbox.start()
+        try:
+            await self._package_cache.provide(sandbox, ws, host_uid, wanted, network)
+        except BaseException:
+            await sandbox.stop()
+            raise
+        return sandbox
 
     async def _docker_client(self) -> docker.DockerClient:
         if self._docker is None:

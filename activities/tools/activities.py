@@ -139,7 +139,7 @@ class ToolActivities:
         if config is None:
             return ToolOutcome.error(f"Tool {name} is not enabled for this agent")
         try:
-            spec = spec_from_environment(session.id, session.environment_config)
+            spec = spec_from_environment(session.id, session.environment_config, session.agent)
         except SelfHostedEnvironment:
             return ToolOutcome.error(f"{name} runs on the client in a self_hosted environment, not on this server")
         raw: dict[str, Any] = call.body.get("input") or {}

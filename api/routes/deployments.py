@@ -18,7 +18,7 @@ from api.deps import StateDep
 from api.errors import InvalidRequest, NotFound
 from api.query import time_filters
 from api.routes.agents import next_page, page_after
-from api.session_resolve import refuse_unsupported, resolve_agent_pin, resolve_environment
+from api.session_resolve import resolve_agent_pin, resolve_environment
 from dma.clock import as_utc, utcnow
 from dma.ids import new_id
 from dma.schemas.common import check_metadata
@@ -38,6 +38,7 @@ from dma.store import deployments as store
 from dma.store import launch as launcher
 from dma.store import session_resources as resource_store
 from dma.store.tables import Deployment
+from dma.store.vaults import check_session_vaults
 from workflows.contracts import Delivery
 from workflows.schedule_entry import Timing
 
@@ -67,10 +68,10 @@ async def create_deployment(body: DeploymentCreate, state: StateDep) -> dict[str
     events = initial_event_rows(body.initial_events)
     schedule = schedule_row(body.schedule)
     metadata = check_metadata(body.metadata or {})
-    refuse_unsupported(body.vault_ids)
     async with state.db.write() as db:
         agent_id, version = await resolve_agent_pin(db, body.agent)
         environment = await resolve_environment(db, body.environment_id)
+        vault_ids = await check_session_vaults(db, body.vault_ids or [])
         resources = await resource_store.deployment_configs(db, body.resources or [])
         now = utcnow()
         row = Deployment(
@@ -82,7 +83,7 @@ async def create_deployment(body: DeploymentCreate, state: StateDep) -> dict[str
             environment_id=environment.id,
             initial_events=events,
             meta=metadata,
-            vault_ids=[],
+            vault_ids=vault_ids,
             resources=resources,
             budget=body.budget.model_dump(mode="json") if body.budget else None,
             schedule=schedule,

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from dma.builtin_mcp import builtin_url_problem
 from dma.schemas.agent_tools import McpName, builtin_enabled, mcp_toolset_servers
 from dma.schemas.common import RequestModel, SchemaError, drop_none
 
@@ -68,11 +69,14 @@ def normalize_model(model: ModelIn, previous: Mapping[str, Any] | None = None) -
 
 
 class McpServerIn(RequestModel):
-    """One entry of ``mcp_servers``; credentials come from vaults, never from the agent."""
+    """One entry of ``mcp_servers``; credentials come from vaults, never from the agent.
+
+    ``dma://`` names a server built into the worker (``dma.builtin_mcp``), such as ``dma://wakeups``.
+    """
 
     type: Literal["url"]
     name: McpName
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    url: Annotated[str, StringConstraints(pattern=r"^(https?|dma)://[^\s]+$", max_length=2048)]
 
 
 McpServerList = Annotated[list[McpServerIn], Field(max_length=MAX_MCP_SERVERS)]
@@ -82,12 +86,15 @@ def normalize_mcp_servers(servers: Sequence[McpServerIn]) -> list[dict[str, Any]
     """The response form of ``mcp_servers``.
 
     Raises:
-        SchemaError: when two servers share a name.
+        SchemaError: when two servers share a name, or a ``dma://`` URL names no built-in server.
     """
     names = [s.name for s in servers]
     duplicate = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if duplicate is not None:
         raise SchemaError(f"mcp_servers name {duplicate!r} appears more than once")
+    problem = next((p for s in servers if (p := builtin_url_problem(s.url)) is not None), None)
+    if problem is not None:
+        raise SchemaError(problem)
     return [s.model_dump() for s in servers]
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from dma.clock import rfc3339
+from dma.hosts import check_pattern
 from dma.schemas.common import Page, RequestModel, SchemaError, check_metadata, merge_metadata
 from dma.store.tables import Environment
 
@@ -29,7 +30,8 @@ Scope = Literal["organization", "account"]
 # name and description are text columns, and PostgreSQL text cannot hold NUL characters.
 EnvName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
 EnvDescription = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
-Host = Annotated[str, StringConstraints(pattern=r"^[^\s/]+$", max_length=253)]
+# A bare hostname, an IPv4 address or a ``*.`` wildcard (``dma.hosts``).
+Host = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_pattern)]
 PackageSpec = Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=512)]
 PackageList = Annotated[list[PackageSpec], Field(max_length=1000)]
 

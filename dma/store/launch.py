@@ -25,7 +25,7 @@ from dma.store import events as log
 from dma.store import session_resources as resource_store
 from dma.store import sessions as session_store
 from dma.store.events import NewEvent
-from dma.store.tables import Deployment, DeploymentRun, Environment, Session, SessionResource
+from dma.store.tables import Deployment, DeploymentRun, Environment, Session, SessionResource, Vault
 
 Trigger = Literal["schedule", "manual"]
 # Run errors that pause a deployment when a scheduled fire records them: every error the deployment's own
@@ -38,6 +38,8 @@ PAUSING_ERRORS = frozenset(
         "file_not_found_error",
         "memory_store_archived_error",
         "session_resource_not_found_error",
+        "vault_archived_error",
+        "vault_not_found_error",
         "unknown_error",
     }
 )
@@ -97,6 +99,18 @@ async def _resources(db: AsyncSession, deployment: Deployment, session_id: str) 
     return rows
 
 
+async def _vaults(db: AsyncSession, deployment: Deployment) -> list[str]:
+    """The deployment's vaults as its session takes them; one deleted or archived since fails the fire."""
+    vault_ids = list(deployment.vault_ids or [])
+    for vault_id in vault_ids:
+        row = await db.get(Vault, vault_id)
+        if row is None:
+            raise FireFailed("vault_not_found_error", f"vault {vault_id!r} no longer exists")
+        if row.archived_at is not None:
+            raise FireFailed("vault_archived_error", f"vault {vault_id!r} is archived")
+    return vault_ids
+
+
 async def _session(db: AsyncSession, deployment: Deployment) -> tuple[Session, list[SessionResource]]:
     """A new session row for the deployment's agent version and environment, and its resource rows (not stored)."""
     agent = await agent_store.get_agent_for_session(db, deployment.agent_id, deployment.agent_version)
@@ -109,7 +123,11 @@ async def _session(db: AsyncSession, deployment: Deployment) -> tuple[Session, l
     environment = await _environment(db, deployment)
     snapshot = session_agent_snapshot(agent, await agent_store.load_roster(db, agent))
     new = session_store.NewSession(
-        title=deployment.name, budget=deployment.budget, running=True, deployment_id=deployment.id
+        title=deployment.name,
+        budget=deployment.budget,
+        running=True,
+        deployment_id=deployment.id,
+        vault_ids=await _vaults(db, deployment),
     )
     session = session_store.new_row(deployment.agent_id, deployment.agent_version, snapshot, environment, new)
     return session, await _resources(db, deployment, session.id)

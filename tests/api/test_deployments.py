@@ -386,3 +386,23 @@ def test_a_fire_with_an_archived_memory_store_names_it(client: anthropic.Anthrop
     assert run.session_id is None and run.error is not None and run.error.type == "memory_store_archived_error"
     with pytest.raises(anthropic.BadRequestError):
         client.beta.deployments.update(created.id, resources=[{"type": "memory_store", "memory_store_id": store.id}])
+
+
+def test_vault_ids_reach_the_sessions_and_a_vault_archived_since_fails_the_run(client: anthropic.Anthropic) -> None:
+    vault = client.beta.vaults.create(display_name="deployed")
+    other = client.beta.vaults.create(display_name="swapped in")
+    created = deploy(client, vault_ids=[vault.id])
+    assert created.vault_ids == [vault.id]
+    run = client.beta.deployments.run(created.id)
+    assert run.error is None and run.session_id is not None
+    assert client.beta.sessions.retrieve(run.session_id).vault_ids == [vault.id]
+    assert client.beta.deployments.update(created.id, vault_ids=[other.id, vault.id]).vault_ids == [other.id, vault.id]
+    client.beta.vaults.archive(vault.id)
+    failed = client.beta.deployments.run(created.id)
+    assert failed.session_id is None and failed.error is not None and failed.error.type == "vault_archived_error"
+    assert vault.id in failed.error.message
+    with pytest.raises(anthropic.BadRequestError, match="archived"):
+        deploy(client, vault_ids=[vault.id])
+    with pytest.raises(anthropic.BadRequestError, match="more than once"):
+        client.beta.deployments.update(created.id, vault_ids=[other.id, other.id])
+    assert client.beta.deployments.retrieve(created.id).vault_ids == [other.id, vault.id]

@@ -78,6 +78,50 @@ def test_limited_networking_and_packages(client: anthropic.Anthropic) -> None:
     assert kept.config.to_dict()["packages"] == {**EMPTY_PACKAGES, "pip": ["requests"], "npm": ["left-pad"]}
 
 
+def test_allowed_hosts_are_stored_and_echoed(client: anthropic.Anthropic) -> None:
+    hosts = ["pypi.org", "*.github.com", "192.0.2.1", "Api.Example.COM", "internal_host.corp"]
+    networking = {"type": "limited", "allowed_hosts": hosts, "allow_package_managers": True}
+    env = client.beta.environments.create(name="hosts", config={"type": "cloud", "networking": networking})
+    assert env.config.to_dict()["networking"]["allowed_hosts"] == hosts
+    updated = client.beta.environments.update(
+        env.id, config={"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["example.org"]}}
+    )
+    assert updated.config.to_dict()["networking"]["allowed_hosts"] == ["example.org"]
+    assert client.beta.environments.retrieve(env.id).config.to_dict()["networking"]["allow_package_managers"] is True
+
+
+BAD_HOSTS = [
+    "https://pypi.org",
+    "pypi.org/simple",
+    "pypi.org:443",
+    "2001:db8::1",
+    "[::1]",
+    "*",
+    "*.",
+    "a.*.example.com",
+    "*example.com",
+    "*.192.0.2.1",
+    "exa mple.com",
+    "-bad.example.com",
+    "bücher.de",
+    "1.2.3",
+    "",
+    "a" * 64 + ".com",
+]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_bad_allowed_hosts_are_400(client: anthropic.Anthropic, http: httpx.Client, host: str) -> None:
+    networking = {"type": "limited", "allowed_hosts": ["ok.example.com", host]}
+    response = http.post("/v1/environments", json={"name": "e", "config": {"type": "cloud", "networking": networking}})
+    assert_envelope(response, 400, "invalid_request_error")
+    assert "allowed_hosts" in response.json()["error"]["message"]
+    env = client.beta.environments.create(name="e", config={"type": "cloud", "networking": {"type": "limited"}})
+    update = http.post(f"/v1/environments/{env.id}", json={"config": {"type": "cloud", "networking": networking}})
+    assert_envelope(update, 400, "invalid_request_error")
+    assert client.beta.environments.retrieve(env.id).config.to_dict()["networking"]["allowed_hosts"] == []
+
+
 def test_update_merges_description_and_metadata(client: anthropic.Anthropic) -> None:
     env = client.beta.environments.create(name="e", description="d", metadata={"a": "1", "b": "2", "c": "3"})
     same = client.beta.environments.update(env.id, name="renamed")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api import sse
+from api import sse_feed
 from dma.bus import BusMessage, LocalBus
 from dma.store.tables import SessionEvent
 
@@ -28,10 +28,6 @@ class _Db:
         yield None
 
 
-class _State:
-    db = _Db()
-
-
 def _message_row() -> SessionEvent:
     body: dict[str, Any] = {"content": [{"type": "text", "text": "hello"}]}
     now = datetime.now(UTC)
@@ -42,7 +38,9 @@ async def test_previews_that_arrive_during_a_read_go_out_before_the_rows(monkeyp
     bus = LocalBus()
     with bus.subscribe(SESSION) as subscription:
 
-        async def read_while_the_reply_lands(_db: object, _session_id: str, _after: int) -> list[SessionEvent]:
+        async def read_while_the_reply_lands(
+            _db: object, _session_id: str, _after: int, _limit: int
+        ) -> list[SessionEvent]:
             start = {"type": "event_start", "event": {"id": MESSAGE_ID, "type": "agent.message"}}
             delta = {"type": "event_delta", "event_id": MESSAGE_ID, "delta": {"type": "text", "text": "hel"}}
             for preview in (start, delta):
@@ -51,9 +49,8 @@ async def test_previews_that_arrive_during_a_read_go_out_before_the_rows(monkeyp
             await asyncio.sleep(0.01)  # the loop delivers what was published meanwhile
             return [_message_row()]
 
-        monkeypatch.setattr(sse.log, "visible_after", read_while_the_reply_lands)
-        options = sse.StreamOptions(SESSION, frozenset({"agent.message"}), 0, 1.0)
-        reader = sse._Reader(_State(), options, subscription)  # type: ignore[arg-type]  # pyright: ignore[reportPrivateUsage, reportArgumentType]
-        frames, ended = await reader.persisted_frames()
-    names = [frame.split("event: ", 1)[1].split("\n", 1)[0] for frame in frames]
+        monkeypatch.setattr(sse_feed.log, "visible_after", read_while_the_reply_lands)
+        reader = sse_feed.LogReader(_Db(), SESSION, subscription, 0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+        items, ended = await reader.persisted_frames()
+    names = [item.text.split("event: ", 1)[1].split("\n", 1)[0] for item in items]
     assert names == ["event_start", "event_delta", "agent.message"] and not ended

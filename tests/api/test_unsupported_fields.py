@@ -14,8 +14,6 @@ import pytest
 from tests.helpers import make_agent
 
 TOOLSET = {"type": "agent_toolset_20260401"}
-LIMITED_WITH_HOSTS = {"type": "cloud", "networking": {"type": "limited", "allowed_hosts": ["pypi.org"]}}
-
 # (field named in the message, the agent fields that use it)
 AGENT_CASES: list[tuple[str, dict[str, Any]]] = [
     ("multiagent", {"multiagent": {"type": "coordinator", "agents": [{"type": "self"}]}}),
@@ -37,13 +35,6 @@ def test_agent_create_and_update_refuse(client: anthropic.Anthropic, field: str,
     agent = make_agent(client)
     refused(lambda: client.beta.agents.update(agent.id, version=1, **fields), field)
     assert client.beta.agents.retrieve(agent.id).version == 1
-
-
-def test_allowed_hosts_are_refused(client: anthropic.Anthropic) -> None:
-    refused(lambda: client.beta.environments.create(name="hosts", config=LIMITED_WITH_HOSTS), "allowed_hosts")  # type: ignore[arg-type]
-    env = client.beta.environments.create(name="limited", config={"type": "cloud", "networking": {"type": "limited"}})
-    refused(lambda: client.beta.environments.update(env.id, config=LIMITED_WITH_HOSTS), "allowed_hosts")  # type: ignore[arg-type]
-    assert client.beta.environments.retrieve(env.id).config.to_dict()["networking"]["allowed_hosts"] == []
 
 
 def test_empty_values_and_defaults_stay_accepted(client: anthropic.Anthropic) -> None:

@@ -1,5 +1,6 @@
 """Scheduled work when workers die: a worker SIGKILLed in the middle of a deployment's fire still yields exactly one
-run and one session, and a one-shot wakeup armed before a worker restart still fires afterwards.
+run and one session, and a one-shot wakeup armed before a worker restart (over REST, or by the model's `wake_me` tool)
+still fires afterwards.
 
 Workers are real ``dma worker`` subprocesses (``tests/processes.py``). To kill the fire at a known point, the test
 holds the deployment's row (PostgreSQL) or the database's write lock (SQLite) so the fire's activity is stuck in its
@@ -25,7 +26,9 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
 from dma.temporal import connect_client
+from tests.api.mcp_helpers import of_type, send, turns_ended, wait_until
 from tests.api.test_deployments import deploy
+from tests.api.test_wakeup_tools import call, wakeup_agent
 from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_session, wait_for_idle_events
 from tests.processes import DmaProcess
@@ -164,3 +167,32 @@ def test_a_one_shot_wakeup_survives_a_worker_restart(
     system = next(e for e in events if e.type == "system.message")
     assert "after restart" in system.content[0].text
     assert [r for r in model_server.requests if "after restart" in str(r.body.get("messages"))]
+
+
+@pytest.mark.timeout(120)
+def test_a_wakeup_the_model_asked_for_survives_a_worker_restart(
+    api_quick: Stack, model_server: FakeModelServer, tmp_path: Path
+) -> None:
+    client = anthropic.Anthropic(api_key=API_KEY, base_url=api_quick.base_url, _strict_response_validation=True)
+    # The worker's own limit (the tools run there): one-shot wakeups at least 3 seconds away.
+    env = {**api_quick.worker_env(), "DMA_WAKEUP_MIN_INTERVAL_SECONDS": "3"}
+    first = DmaProcess(["worker"], env, tmp_path / "worker1.log").start()
+    second = DmaProcess(["worker"], env, tmp_path / "worker2.log")
+    try:
+        session = make_session(client, agent=wakeup_agent(client).id)
+        too_soon = call("wake_me", {"reason": "too soon", "in_seconds": 1})
+        send(client, session.id, too_soon + call("wake_me", {"reason": "after the restart", "in_seconds": 6}))
+        events = wait_until(client, session.id, turns_ended(1), timeout=40)
+        first.kill()
+        refused, armed = of_type(events, "agent.mcp_tool_result")
+        assert refused.is_error is True and "wakeup_min_interval_seconds" in refused.content[0].text
+        assert armed.is_error is False
+        time.sleep(6.0)  # the timer comes due while no worker runs
+        second.start()
+        events = wait_until(client, session.id, turns_ended(2), timeout=60)
+    finally:
+        first.kill()
+        second.stop()
+    system = next(e for e in events if e.type == "system.message")
+    assert "after the restart" in system.content[0].text and "too soon" not in system.content[0].text
+    assert [r for r in model_server.requests if "Reason: after the restart" in str(r.body.get("messages"))]

@@ -147,11 +147,14 @@ async def test_large_output_is_truncated_for_the_model(call: Caller) -> None:
     assert result.text_for_model.startswith("1\n2\n") and result.text_for_model.endswith("\n100000")
 
 
-async def test_packages_on_bwrap_fail_clearly(manager: SandboxManager) -> None:
+async def test_packages_the_policy_cannot_reach_fail_clearly_on_bwrap(manager: SandboxManager) -> None:
     if manager.backend != "bwrap":
         # docker installs packages by building a derived image; see test_docker_packages.
         return
+    # Limited networking without allow_package_managers reaches no registry (the install is refused before any
+    # lookup); tests/sandboxes/test_bwrap_packages.py installs for real from the test internet.
     caller = Caller(manager, "sesn_pkgs")
     caller.spec = spec("sesn_pkgs", packages={"pip": ["requests"]})
     outcome = await caller.bash("true")
-    assert outcome.is_error and "no network" in outcome.text_for_model
+    assert outcome.is_error and "installing the environment's pip packages failed" in outcome.text_for_model
+    assert "(limited: pypi.org is not in allowed_hosts)" in outcome.text_for_model

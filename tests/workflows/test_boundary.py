@@ -10,6 +10,7 @@ from temporalio import activity
 
 from activities.deployments import DeploymentActivities
 from activities.mcp.activities import McpActivities
+from activities.mcp.builtin import BuiltinServers
 from activities.model.providers import ModelClients
 from activities.model.step import ModelActivities
 from activities.sandboxes.manager import SandboxManager
@@ -21,6 +22,7 @@ from dma.catalog.catalog import ModelCatalog
 from dma.crypto import Keyring
 from dma.settings import WorkerSettings
 from dma.store.engine import Database
+from dma.wakeups import WakeupLimits, Wakeups
 from tests.stack import SECRET_KEY
 from workers.main import WORKFLOWS, SharedActivities, host_activities, shared_activities
 from workflows import schedule_entry, session_entry
@@ -28,6 +30,7 @@ from workflows.declarations import DECLARATION_ATTRIBUTE, DECLARED, ActivityDef
 from workflows.deployment_fire import DeploymentFireWorkflow
 from workflows.session import SessionWorkflow
 from workflows.session_entry import SessionLaunch
+from workflows.wakeup_entry import TemporalWakeups
 from workflows.wakeup_fire import WakeupFireWorkflow
 
 
@@ -38,9 +41,10 @@ def registered(tmp_path: Path) -> tuple[list[Any], list[Any]]:
     model = ModelActivities(db, bus, ModelClients(settings), ModelCatalog.builtin(), 1024)
     turns = TurnActivities(db, bus)
     tools = ToolActivities(db, bus, SandboxManager(tmp_path), settings, host_id="h")
-    mcp = McpActivities(db, bus, Keyring.from_settings(SECRET_KEY))
     temporal: Any = None  # never called: only the registrations are inspected
     launch = SessionLaunch("q")
+    builtin = BuiltinServers.of(Wakeups(db, TemporalWakeups(temporal, launch), WakeupLimits()))
+    mcp = McpActivities(db, bus, Keyring.from_settings(SECRET_KEY), builtin)
     deployments = DeploymentActivities(db, bus, temporal, launch)
     wakeups = WakeupActivities(db, bus, temporal, launch)
     shared = SharedActivities(model, turns, tools, mcp, deployments, wakeups)
