@@ -7,7 +7,10 @@ activity only shows what the model's order now allows. Results are written hidde
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import col, select
+from temporalio.exceptions import ApplicationError
 
 from dma.bus import Bus, BusMessage
 from dma.clock import utcnow
@@ -34,6 +37,31 @@ async def load_call(
             )
         )
         return row, call.first(), result.first()
+
+
+@dataclass(frozen=True)
+class PendingCall:
+    """A call that still has to run: its session and its ``agent.*tool_use`` row."""
+
+    session: Session
+    call: SessionEvent
+
+
+async def pending_call(db: Database, bus: Bus, session_id: str, use_id: str, order: list[str]) -> PendingCall | bool:
+    """The call to run, or (when its result is already recorded, now shown as the order allows) that result's is_error.
+
+    Raises:
+        ApplicationError: the session was deleted (non-retryable) or the call is not in the log.
+    """
+    session, call, recorded = await load_call(db, session_id, use_id)
+    if recorded is not None:
+        await publish_recorded(db, bus, session_id, order)
+        return bool(recorded.body.get("is_error"))
+    if session is None:
+        raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
+    if call is None:
+        raise ApplicationError(f"tool use {use_id} is not in the log", type="tool_use_missing")
+    return PendingCall(session, call)
 
 
 async def record_result(db: Database, bus: Bus, session_id: str, result: NewEvent, order: list[str]) -> None:

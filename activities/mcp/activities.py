@@ -19,7 +19,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.call_log import load_call, publish_recorded, record_result
+from activities.call_log import pending_call, record_result
 from activities.events import EventWriter, Step, error_event
 from activities.heartbeat import heartbeating
 from activities.mcp.builtin import BuiltinServers
@@ -77,14 +77,10 @@ class McpActivities:
     async def run_mcp_tool(self, req: ToolCallRequest) -> ToolCallReply:
         """Run one MCP tool call and record its ``agent.mcp_tool_result``; exactly once per call."""
         step, use = Step.current(req.session_id, req.step), req.tool_use
-        session, call, recorded = await load_call(self._db, step.session_id, use.event_id)
-        if recorded is not None:
-            await publish_recorded(self._db, self._bus, step.session_id, req.order)
-            return ToolCallReply(is_error=bool(recorded.body.get("is_error")))
-        if session is None:
-            raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
-        if call is None:
-            raise ApplicationError(f"tool use {use.event_id} is not in the log", type="tool_use_missing")
+        pending = await pending_call(self._db, self._bus, step.session_id, use.event_id, req.order)
+        if isinstance(pending, bool):
+            return ToolCallReply(is_error=pending)
+        session, call = pending.session, pending.call
         url = server_url(session, use.mcp_server_name or "")
         if url is None:
             outcome = error_outcome(f"MCP server {use.mcp_server_name!r} is not configured for this session's agent")

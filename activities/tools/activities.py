@@ -14,7 +14,7 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from activities.call_log import load_call, publish_recorded, record_result
+from activities.call_log import pending_call, record_result
 from activities.events import Step
 from activities.heartbeat import heartbeating
 from activities.sandboxes.base import Mount, SandboxError
@@ -119,14 +119,10 @@ class ToolActivities:
     async def run_tool(self, req: ToolCallRequest) -> ToolCallReply:
         """Run one built-in tool call and record its ``agent.tool_result``; exactly once per call."""
         step, use = Step.current(req.session_id, req.step), req.tool_use
-        session, call, recorded = await load_call(self._db, step.session_id, use.event_id)
-        if recorded is not None:
-            await publish_recorded(self._db, self._bus, step.session_id, req.order)
-            return ToolCallReply(is_error=bool(recorded.body.get("is_error")))
-        if session is None:
-            raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
-        if call is None:
-            raise ApplicationError(f"tool use {use.event_id} is not in the log", type="tool_use_missing")
+        pending = await pending_call(self._db, self._bus, step.session_id, use.event_id, req.order)
+        if isinstance(pending, bool):
+            return ToolCallReply(is_error=pending)
+        session, call = pending.session, pending.call
         outcome = await self._outcome(session, use.kind, use.name, call)
         await self._record(step, use.event_id, outcome, req.order)
         return ToolCallReply(is_error=outcome.is_error)
