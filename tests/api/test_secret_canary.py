@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -224,7 +225,11 @@ def _payloads(value: Any) -> Iterator[str]:
 def _database_dump(stack: Stack) -> str:
     if stack.database_url.startswith("sqlite"):
         path = Path(stack.database_url.split("///", 1)[1])
-        raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        files = [str(p) for p in (path, Path(f"{path}-wal")) if p.exists()]
+        # Read by a child process: closing a descriptor of the database file in this process would drop the POSIX
+        # locks of this process's SQLite connections, and a worker process sharing the file could then decide it is
+        # the last user and delete the WAL under them (the file would read as corrupt to everyone after).
+        raw = subprocess.run(["cat", *files], check=True, capture_output=True).stdout
         return raw.decode("latin-1")
     libpq = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
     chunks: list[str] = []
