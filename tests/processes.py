@@ -26,7 +26,12 @@ class DmaProcess:
                 [sys.executable, "-m", "dma.cli", *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         if wait_port is not None:
-            wait_for_port(wait_port, timeout=90)  # a loaded CI machine imports slowly
+            process = self.process
+            try:
+                # A loaded CI machine imports slowly; a process that exits fails at once, with its log.
+                wait_for_port(wait_port, timeout=90, alive=lambda: process.poll() is None)
+            except (RuntimeError, TimeoutError) as err:
+                raise RuntimeError(f"{err}; {self.log} ends with:\n{self.log.read_text()[-2000:]}") from None
         return self
 
     def kill(self) -> None:

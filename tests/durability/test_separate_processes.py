@@ -20,7 +20,7 @@ from tests.conftest import new_database
 from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_session, user_message
 from tests.processes import DmaProcess
-from tests.stack import API_KEY, TemporalDevServer, free_port, traversable_dir
+from tests.stack import API_KEY, SECRET_KEY, TemporalDevServer, free_port, traversable_dir
 
 POLL_SECONDS = 5.0
 
@@ -38,6 +38,7 @@ def separate(temporal_server: TemporalDevServer, model_server: FakeModelServer, 
         "DMA_TEMPORAL_ADDRESS": temporal_server.address,
         "DMA_TASK_QUEUE": f"separate-{port}",
         "DMA_API_KEYS": API_KEY,
+        "DMA_SECRET_KEY": SECRET_KEY,
         "DMA_PORT": str(port),
         "DMA_SSE_POLL_SECONDS": str(POLL_SECONDS),
         "ANTHROPIC_API_KEY": "fake-key",
