@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
+from tests.api.log_lines import LogLines, debug_log_lines
 from tests.api.recording import Recorder, recording_client
 from tests.fakes.git_server import GitServer
 from tests.fakes.model_server import FakeModelServer
@@ -64,3 +65,10 @@ def recorded(sandbox_stack: Stack) -> Iterator[tuple[anthropic.Anthropic, Record
     client, recorder = recording_client(sandbox_stack.base_url)
     with client:
         yield client, recorder
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[LogLines]:
+    """Every log line of the stack's API and worker at DEBUG during the test."""
+    with debug_log_lines() as lines:
+        yield lines

@@ -5,7 +5,6 @@ host) while its real value stays out of the sandbox, every event, event row and 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from sqlmodel import col, select
 
 from activities.sandboxes.egress import stable_placeholder
 from dma.store.tables import SessionEvent
-from tests.api.test_secret_canary import Recorder
+from tests.api.log_lines import LogLines
 from tests.api.test_tools_e2e import TOOLSET, ToolSession, text_of
 from tests.fakes.model_server import FakeModelServer
 from tests.netlab.fixtures import lab_options
@@ -81,28 +80,12 @@ async def _rows(stack: Stack, session_id: str) -> list[SessionEvent]:
         return list((await db.exec(select(SessionEvent).where(col(SessionEvent.session_id) == session_id))).all())
 
 
-@pytest.fixture
-def stack_logs() -> Iterator[Recorder]:
-    """Every log line of the stack's API and worker at DEBUG (not the test's own SDK client, which logs its bodies)."""
-    root = logging.getLogger()
-    recorder = Recorder()
-    recorder.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    level = root.level
-    root.addHandler(recorder)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield recorder
-    finally:
-        root.removeHandler(recorder)
-        root.setLevel(level)
-
-
 def _headers(entry: dict[str, Any]) -> dict[str, str]:
     return {str(key).lower(): str(value) for key, value in entry["headers"]}
 
 
 def test_a_vault_credential_reaches_its_host_and_nothing_else(
-    net_client: anthropic.Anthropic, net_stack: Stack, internet: LabInternet, stack_logs: Recorder
+    net_client: anthropic.Anthropic, net_stack: Stack, internet: LabInternet, debug_logs: LogLines
 ) -> None:
     canaries = Canaries(uuid.uuid4().hex)
     real = canaries.value("API_TOKEN")
@@ -144,8 +127,8 @@ def test_a_vault_credential_reaches_its_host_and_nothing_else(
     assert len(rows) == len(events) > 0
     everything = [e.model_dump_json() for e in events] + [json.dumps([r.body, r.extra], default=str) for r in rows]
     assert placeholder in " ".join(everything), "the events do hold the sandbox's view"
-    assert any(line.startswith("dma.egress") and tools.session.id in line for line in stack_logs.lines), "logs count"
-    everything += stack_logs.lines
+    assert any(line.startswith("dma.egress") and tools.session.id in line for line in debug_logs.lines), "logs count"
+    everything += debug_logs.lines
     for text in everything:
         canaries.assert_absent(text)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import secrets
 import subprocess
 import time
@@ -32,6 +31,7 @@ from temporalio.client import Client
 
 from dma.store.tables import SessionEvent
 from dma.temporal import connect_client
+from tests.api.log_lines import LogLines
 from tests.api.mcp_helpers import mcp_call, of_type, send, turns_ended, wait_until
 from tests.fakes.mcp_server import FakeMcpServer, OAuthClient
 from tests.fakes.model_server import FakeModelServer
@@ -39,41 +39,6 @@ from tests.helpers import make_agent, make_session
 from tests.stack import API_KEY, SECRET_KEY, Stack
 
 SANDBOX_ENV = "env; for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done 2>/dev/null; echo ENV-DONE"
-
-
-class Recorder(logging.Handler):
-    """Every log record of dma's API and worker at DEBUG (the stack's threads).
-
-    Left out: the test's own SDK client (the main thread, which logs the requests it sends, secrets included) and
-    the fake MCP server, which is where the secrets are meant to go.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.threadName in ("MainThread", "fake-mcp-server"):
-            return
-        try:
-            self.lines.append(self.format(record))
-        except Exception:  # noqa: BLE001 - a record that cannot be formatted is kept raw
-            self.lines.append(repr(record.__dict__))
-
-
-@pytest.fixture
-def debug_logs() -> Iterator[Recorder]:
-    root = logging.getLogger()
-    recorder = Recorder()
-    recorder.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    level = root.level
-    root.addHandler(recorder)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield recorder
-    finally:
-        root.removeHandler(recorder)
-        root.setLevel(level)
 
 
 @pytest.fixture
@@ -96,7 +61,7 @@ def test_canaries_never_leak(
     recording_client: tuple[anthropic.Anthropic, list[bytes]],
     stack: Stack,
     model_server: FakeModelServer,
-    debug_logs: Recorder,
+    debug_logs: LogLines,
 ) -> None:
     client, bodies = recording_client
     canary = "CANARY" + secrets.token_hex(8)
