@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from api.app import create_app
+from dma import event_loop
 from dma.bus_factory import make_bus
 from dma.devserver import start_dev_server, stop_process
 from dma.settings import ApiSettings, WorkerSettings
@@ -139,6 +140,6 @@ def run_dev(
             await _serve(api, worker, stopper, ready)
 
     try:
-        asyncio.run(main())
+        event_loop.run(main())
     finally:
         stop_process(temporal)

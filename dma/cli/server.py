@@ -5,7 +5,6 @@ The server entrypoints (``api``, ``workers``) are imported inside each command, 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr
 
+from dma import event_loop
 from dma.cli.banner import DevInfo, banner
 from dma.cli.devkey import dev_key_path, ensure_dev_key
 from dma.cli.output import err, fail, out
@@ -137,6 +137,7 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
     if not settings.api_keys and not settings.dev_keyless:
         err.print("warning: DMA_API_KEYS is empty; only keys stored in the database are accepted")
     err.print(f"dma api listening on http://{settings.host}:{settings.port} (Ctrl-C stops it)")
+    # uvicorn picks uvloop and httptools (both dependencies) on its own ("auto").
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
@@ -150,7 +151,7 @@ def worker() -> None:
     require_secret_key(settings)
     err.print(f"dma worker polling {settings.task_queue} at {settings.temporal_address} (Ctrl-C stops it)")
     try:
-        asyncio.run(serve(settings))
+        event_loop.run(serve(settings))
     except KeyboardInterrupt:
         pass
     err.print("stopped")
