@@ -43,6 +43,9 @@ def dev_server_args(db_file: Path, port: int, ui_port: int | None) -> list[str]:
     args += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
     # Sessions live long; allow the large-ish histories and fast workflow tasks dma relies on.
     args += ["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"]
+    # Eager activity dispatch: a workflow task that schedules an activity on its own worker's queue gets the activity
+    # back in the answer to its completion, skipping a trip through matching (the model step of every turn).
+    args += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
     return args
 
 
