@@ -9,11 +9,13 @@ the files and repositories attached to the session, and where to leave files for
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import or_
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.model.context import FileSources
@@ -141,7 +143,38 @@ class SessionContext:
     files: FileSources
 
 
-async def session_context(db: Database, storage: BlobStore | None, session_id: str) -> SessionContext:
+class FileRefs:
+    """The file ids each session's processed user messages name, up to a stream position (one per worker).
+
+    Processed events never change and are exactly ``seq`` 1 … ``Session.event_seq``, so a step only reads the user
+    messages after the position it saw last, and the ones still queued.
+    """
+
+    def __init__(self, max_sessions: int = 4096) -> None:
+        self._seen: OrderedDict[str, tuple[int, frozenset[str]]] = OrderedDict()
+        self._max_sessions = max_sessions
+
+    async def referenced(self, db: AsyncSession, session: Session) -> set[str]:
+        """The file ids named by the session's user messages, processed or queued."""
+        after, known = self._seen.pop(session.id, (0, frozenset[str]()))
+        if after > session.event_seq:  # the log is shorter than what was seen: trust nothing kept
+            after, known = 0, frozenset[str]()
+        statement = select(SessionEvent).where(
+            SessionEvent.session_id == session.id,
+            SessionEvent.type == "user.message",
+            or_(col(SessionEvent.seq).is_(None), col(SessionEvent.seq) > after),
+        )
+        rows = list((await db.exec(statement)).all())
+        settled = referenced_files(row for row in rows if row.seq is not None and row.seq <= session.event_seq)
+        self._seen[session.id] = (session.event_seq, known | settled)
+        while len(self._seen) > self._max_sessions:
+            self._seen.popitem(last=False)
+        return set(known) | referenced_files(rows)
+
+
+async def session_context(
+    db: Database, storage: BlobStore | None, session_id: str, refs: FileRefs | None = None
+) -> SessionContext:
     """The system prompt and file sources of the session's next request (read outside the session lock).
 
     File ids come from the session's user messages (the only events whose blocks name files), not the whole log.
@@ -151,8 +184,6 @@ async def session_context(db: Database, storage: BlobStore | None, session_id: s
         if row is None:
             return SessionContext(None, {})
         system = await system_prompt(session, session_id, dict(row.agent or {}))
-        messages = await session.exec(
-            select(SessionEvent).where(SessionEvent.session_id == session_id, SessionEvent.type == "user.message")
-        )
-        files = await file_sources(session, storage, referenced_files(messages.all()))
+        file_ids = await (refs or FileRefs()).referenced(session, row)
+        files = await file_sources(session, storage, file_ids)
     return SessionContext(system, files)

@@ -39,11 +39,12 @@ from activities.model.context import TOOL_USE_TYPES, build_tools, tool_kind
 from activities.model.deltas import DeltaPublisher
 from activities.model.errors import ProviderFailure, classify
 from activities.model.failover import Attempt, Decision
-from activities.model.history import COMPACTED, History, load_history
+from activities.model.history import COMPACTED, History
+from activities.model.history_cache import HistoryCache
 from activities.model.providers import ModelClients
 from activities.model.request import ModelRequest, Provider, build_request
 from activities.model.result import ModelResult
-from activities.model.session_context import SessionContext, session_context
+from activities.model.session_context import FileRefs, SessionContext, session_context
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import Bus
@@ -165,6 +166,9 @@ class ModelActivities:
         self._catalog = catalog
         self._max_tokens = max_tokens
         self._mcp = mcp
+        # Per-worker caches of what earlier steps read, so a step reads only what is new (docs/performance.md).
+        self._history = HistoryCache()
+        self._file_refs = FileRefs()
 
     @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
@@ -177,7 +181,7 @@ class ModelActivities:
         step = Step.current(request.session_id, request.step)
         try:
             # Outside the session lock: skill and resource rows and file bytes are read without holding up writers.
-            context = await session_context(self._db, self._storage, step.session_id)
+            context = await session_context(self._db, self._storage, step.session_id, self._file_refs)
             prepared = await self._begin(request, step, attempt, context)
         except SessionGone:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
@@ -244,7 +248,7 @@ class ModelActivities:
                 new.append(status_event(step, "running", "session.status_running"))
             new.extend(self._dangling_span_ends(rows, step))
             agent = {**session.agent, "system": context.system}
-            prepared = _Prepared(agent, replace(await load_history(db, sid), files=context.files))
+            prepared = _Prepared(agent, replace(await self._history.load(db, session), files=context.files))
             self._plan(prepared, request, attempt)
             plan = prepared.attempt
             if prepared.problem is None and plan is not None and over_budget(session, plan.route):
