@@ -1,4 +1,4 @@
-"""Async engines and sessions for SQLite (aiosqlite) and PostgreSQL (psycopg 3).
+"""Async engines and sessions for SQLite (SQLAlchemy's aiosqlite dialect, calls run on the loop) and PostgreSQL.
 
 SQLite allows one writer at a time. A deferred transaction that reads and then writes fails at once with "database is
 locked" when another writer got in between, and the busy timeout cannot help it. So every write transaction on SQLite
@@ -15,9 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dma.store.sqlite_inline import InlineConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -28,7 +30,13 @@ def is_sqlite(url: str) -> bool:
 
 
 def _sqlite_engine(url: str, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    path = make_url(url).database or ""
+
+    async def connect() -> InlineConnection:
+        # Calls run on the loop, and waits for another process's lock sleep on it (dma.store.sqlite_inline).
+        return InlineConnection.open(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
+
+    engine = create_async_engine(url, async_creator=connect)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:  # pyright: ignore[reportUnusedFunction]
@@ -36,7 +44,6 @@ def _sqlite_engine(url: str, immediate: bool) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
