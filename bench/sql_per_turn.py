@@ -55,13 +55,14 @@ async def _turns(base_url: str, sessions: int, turns: int, counts: Counts) -> di
         env_body = {"name": "b", "config": {"type": "cloud", "networking": {"type": "unrestricted"}}}
         env = (await http.post("/v1/environments", json=env_body)).json()["id"]
 
-        async def one(warm: asyncio.Barrier, done: asyncio.Barrier) -> None:
+        async def one(warm: asyncio.Barrier, go: asyncio.Barrier, done: asyncio.Barrier) -> None:
             session = (await http.post("/v1/sessions", json={"agent": agent, "environment_id": env})).json()["id"]
             async with http.stream("GET", f"/v1/sessions/{session}/events/stream") as stream:
                 lines = stream.aiter_lines()
                 for turn in range(turns + 1):
                     if turn == 1:
-                        await warm.wait()
+                        await warm.wait()  # every session's warm-up turn is done
+                        await go.wait()  # and the counters were reset after its tail settled
                     message = {"type": "user.message", "content": [{"type": "text", "text": f"turn {turn}"}]}
                     (await http.post(f"/v1/sessions/{session}/events", json={"events": [message]})).raise_for_status()
                     async for line in lines:
@@ -69,12 +70,13 @@ async def _turns(base_url: str, sessions: int, turns: int, counts: Counts) -> di
                             break
                 await done.wait()
 
-        warm, done = asyncio.Barrier(sessions + 1), asyncio.Barrier(sessions + 1)
-        jobs = [asyncio.create_task(one(warm, done)) for _ in range(sessions)]
+        warm, go, done = (asyncio.Barrier(sessions + 1) for _ in range(3))
+        jobs = [asyncio.create_task(one(warm, go, done)) for _ in range(sessions)]
         await warm.wait()
         await asyncio.sleep(0.5)  # the warm-up turn's tail (its last workflow task) settles
         with counts.lock:
             counts.kinds.clear()
+        await go.wait()
         await done.wait()
         await asyncio.gather(*jobs)
     total = sessions * turns

@@ -253,15 +253,16 @@ class ModelActivities:
             plan = prepared.attempt
             if prepared.problem is None and plan is not None and over_budget(session, plan.route):
                 new.extend(turn_end_events(session, step, {"type": "budget_reached"}, slot="budget:"))
-                await log.append(db, session, new, now)
-                stop_running(session, now)
+                stop_running(session, now)  # before the append, so the row's changes go out in one UPDATE
+                await log.append(db, session, new, now, fresh_ids=not rows)
                 return ModelStepReply(stop_reason="budget_reached", paused=True)
             if prepared.problem is None and plan is not None and prepared.request is not None:
                 prepared.span_open = not needs_compaction(plan.route, prepared.request)
             if prepared.span_open and plan is not None:
                 new.append(self._span_start(step, attempt, plan.route))
-            await log.append(db, session, new, now)
-            start_running(session, now)
+            # No event of this step existed when the transaction read them (``rows``): these ids are all new.
+            start_running(session, now)  # before the append, so the row's changes go out in one UPDATE
+            await log.append(db, session, new, now, fresh_ids=not rows)
         return prepared
 
     async def _mcp_tools(self, step: Step, attempt: int, agent: dict[str, Any], request: ModelRequest) -> McpTools:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -74,36 +74,45 @@ async def append(
     now: datetime | None = None,
     *,
     hidden: bool = False,
+    fresh_ids: bool = False,
 ) -> int:
     """Append server events that are not in the log yet (idempotent by id); returns how many were new.
 
     ``hidden`` events get no stream position yet (tool results waiting for their turn, see ``publish_results``).
-    The caller holds ``session`` locked (``lock_session``) in the same transaction.
+    ``fresh_ids``: the caller read, in this transaction, that none of these ids exists (a step with no events yet),
+    so the check is skipped. The caller holds ``session`` locked (``lock_session``) in the same transaction.
+    The rows go in with one multi-row INSERT (no ORM objects: nothing reads them back in this transaction as such).
     """
-    existing = await _existing_ids(db, [event.id for event in events])
+    # No autoflush for the id check: it does not depend on pending changes, and the caller's changes to the session
+    # row then go out in the one UPDATE the insert below flushes, instead of one now and another at commit.
+    with db.no_autoflush:
+        existing = set[str]() if fresh_ids else await _existing_ids(db, [event.id for event in events])
     fresh = [event for event in events if event.id not in existing]
+    if not fresh:
+        return 0
     stamp = now or utcnow()
+    rows: list[dict[str, Any]] = []
     for event in fresh:
         if not hidden:
             session.event_seq += 1
-        db.add(
-            SessionEvent(
-                id=event.id,
-                session_id=session.id,
-                seq=None if hidden else session.event_seq,
-                type=event.type,
-                body=event.body,
-                processed_at=None if hidden else stamp,
-                created_at=stamp,
-                run=event.run,
-                step=event.step,
-                ref=event.ref,
-                extra=event.extra,
-            )
+        rows.append(
+            {
+                "id": event.id,
+                "session_id": session.id,
+                "seq": None if hidden else session.event_seq,
+                "type": event.type,
+                "body": event.body,
+                "processed_at": None if hidden else stamp,
+                "created_at": stamp,
+                "run": event.run,
+                "step": event.step,
+                "ref": event.ref,
+                "extra": event.extra,
+            }
         )
-    if fresh:
-        session.updated_at = stamp
-        db.add(session)
+    session.updated_at = stamp
+    db.add(session)
+    await db.exec(insert(SessionEvent), params=rows)
     return len(fresh)
 
 

@@ -20,7 +20,7 @@ from activities.model.session_context import FileRefs
 from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
-from dma.store.tables import Session, SessionEvent
+from dma.store.tables import Session
 from tests.conftest import new_database
 
 SESSION = "sesn_cache"
