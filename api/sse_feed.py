@@ -150,8 +150,10 @@ class Listener:
     async def next_batch(self, timeout: float) -> list[Outgoing]:
         """What arrived since the last call, waiting up to ``timeout`` for something (empty: nothing came)."""
         if not self.items and not self.dropped:
+            # ``asyncio.timeout``, not ``wait_for``: no task per wait (a fan-out wakes every connection at once).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ready.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.ready.wait()
         self.ready.clear()
         batch = list(self.items)
         self.items.clear()

@@ -80,33 +80,35 @@ pg_version() {
   printf '%s\n' "$v"
 }
 
-# Port of cluster <ver>/main, from its config.
+# Port of cluster <ver>/<name> (default: the newest version's "main"), from its config.
 pg_port() {
-  local v="${1:-$(pg_version)}" port
-  port="$(pg_lsclusters -h 2>/dev/null | awk -v v="$v" '$1 == v && $2 == "main" {print $3}')"
+  local v="${1:-$(pg_version)}" name="${2:-main}" port
+  port="$(pg_lsclusters -h 2>/dev/null | awk -v v="$v" -v n="$name" '$1 == v && $2 == n {print $3}')"
   if [[ -z $port ]]; then
     port="$(sed -nE 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' \
-      "/etc/postgresql/$v/main/postgresql.conf" 2>/dev/null | tail -n 1)"
+      "/etc/postgresql/$v/$name/postgresql.conf" 2>/dev/null | tail -n 1)"
   fi
   printf '%s\n' "${port:-5432}"
 }
 
-# Start cluster <ver>/main if it is down (creating it if missing) and wait until it accepts connections.
+# Start cluster <ver>/<name> (default "main") if it is down (creating it if missing; a new cluster other than main
+# gets the port given, or the next free one) and wait until it accepts connections.
 pg_ensure_running() {
-  local v port status i
+  local name="${1:-main}" new_port="${2:-}" v port status i
   v="$(pg_version)"
-  if [[ ! -d /etc/postgresql/$v/main ]]; then
-    log "creating PostgreSQL $v cluster 'main'"
-    as_root pg_createcluster "$v" main >/dev/null || die "pg_createcluster $v main failed"
+  if [[ ! -d /etc/postgresql/$v/$name ]]; then
+    log "creating PostgreSQL $v cluster '$name'"
+    as_root pg_createcluster "$v" "$name" ${new_port:+--port "$new_port"} >/dev/null ||
+      die "pg_createcluster $v $name failed"
   fi
-  port="$(pg_port "$v")"
-  status="$(pg_lsclusters -h 2>/dev/null | awk -v v="$v" '$1 == v && $2 == "main" {print $4}')"
+  port="$(pg_port "$v" "$name")"
+  status="$(pg_lsclusters -h 2>/dev/null | awk -v v="$v" -v n="$name" '$1 == v && $2 == n {print $4}')"
   if [[ $status != online* ]]; then
-    log "starting PostgreSQL $v/main (port $port)"
+    log "starting PostgreSQL $v/$name (port $port)"
     # </dev/null: never hand our stdin to the server.
-    if ! as_root pg_ctlcluster "$v" main start </dev/null; then
-      tail -n 30 "/var/log/postgresql/postgresql-$v-main.log" >&2 || true
-      die "pg_ctlcluster $v main start failed"
+    if ! as_root pg_ctlcluster "$v" "$name" start </dev/null; then
+      tail -n 30 "/var/log/postgresql/postgresql-$v-$name.log" >&2 || true
+      die "pg_ctlcluster $v $name start failed"
     fi
   fi
   for ((i = 0; i < 60; i++)); do
@@ -115,8 +117,8 @@ pg_ensure_running() {
     fi
     sleep 1
   done
-  tail -n 30 "/var/log/postgresql/postgresql-$v-main.log" >&2 || true
-  die "PostgreSQL $v/main is not accepting connections on 127.0.0.1:$port after 60 s"
+  tail -n 30 "/var/log/postgresql/postgresql-$v-$name.log" >&2 || true
+  die "PostgreSQL $v/$name is not accepting connections on 127.0.0.1:$port after 60 s"
 }
 
 # ---------------------------------------------------------------------------
