@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,8 +45,16 @@ class Cli:
             encoding="utf-8",
             timeout=timeout,
             dimensions=(50, 160),
+            preexec_fn=_as_a_terminal_job,
         )
         return child
+
+
+def _as_a_terminal_job() -> None:
+    """Ctrl-C works as in a terminal's foreground job, even when the suite runs in the background (a shell without
+    job control starts background commands with SIGINT ignored, and the child would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 @pytest.fixture
