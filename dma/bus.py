@@ -1,8 +1,11 @@
 """The best-effort channel from activities to SSE readers (DESIGN.md §4).
 
-Two kinds of message travel on it: a *doorbell* ("new rows for session X are committed, read the DB") and *deltas*
-(``event_start`` / ``event_delta`` previews that are never persisted). Correctness never depends on the bus: SSE
-readers also poll the DB, so a lost doorbell costs latency, never an event.
+Two kinds of message travel on it to SSE readers: a *doorbell* ("new rows for session X are committed, read the DB")
+and *deltas* (``event_start`` / ``event_delta`` previews that are never persisted). A third goes the other way, from
+the API to the worker running a session's model request: *interrupt* ("a ``user.interrupt`` was delivered to the
+workflow"), which ends the request at once instead of at its next heartbeat. Correctness never depends on the bus:
+SSE readers also poll the DB, and a model request also learns of an interrupt from Temporal's cancellation, so a
+lost message costs latency, never an event.
 
 ``LocalBus`` serves one process (``dma dev``, tests). ``dma.bus_pg.PgBus`` carries the same messages between processes
 through PostgreSQL ``LISTEN/NOTIFY``.
@@ -17,7 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-BusKind = Literal["doorbell", "delta", "deleted"]
+BusKind = Literal["doorbell", "delta", "deleted", "interrupt"]
+BUS_KINDS: frozenset[str] = frozenset({"doorbell", "delta", "deleted", "interrupt"})
+# What an SSE reader subscribes to (the default), and what a running model request does.
+STREAM_KINDS: frozenset[BusKind] = frozenset({"doorbell", "delta", "deleted"})
+INTERRUPT_KINDS: frozenset[BusKind] = frozenset({"interrupt"})
 QUEUE_LIMIT = 1000
 
 
@@ -31,10 +38,11 @@ class BusMessage:
 
 
 class Subscription:
-    """A reader's mailbox for one session. Full mailboxes drop deltas (best effort) but keep doorbells."""
+    """A reader's mailbox for one session's messages of ``kinds``. Full mailboxes drop deltas but keep doorbells."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, kinds: frozenset[BusKind] = STREAM_KINDS) -> None:
         self.loop = loop
+        self.kinds = kinds
         self.queue: asyncio.Queue[BusMessage] = asyncio.Queue(QUEUE_LIMIT)
         self.rang = asyncio.Event()
 
@@ -62,8 +70,8 @@ class Bus(Protocol):
         """Send without waiting; never raises."""
         ...
 
-    def subscribe(self, session_id: str) -> Any:
-        """A context manager yielding a ``Subscription``."""
+    def subscribe(self, session_id: str, kinds: frozenset[BusKind] = STREAM_KINDS) -> Any:
+        """A context manager yielding a ``Subscription`` to the session's messages of ``kinds``."""
         ...
 
 
@@ -85,11 +93,14 @@ class LocalBus:
     def deliver(self, message: BusMessage) -> None:
         """Hand a message to this process's subscribers of its session."""
         for subscription in list(self._subscribers.get(message.session_id, ())):
-            subscription.offer(message)
+            if message.kind in subscription.kinds:
+                subscription.offer(message)
 
     @contextmanager
-    def subscribe(self, session_id: str) -> Generator[Subscription, None, None]:
-        subscription = Subscription(asyncio.get_running_loop())
+    def subscribe(
+        self, session_id: str, kinds: frozenset[BusKind] = STREAM_KINDS
+    ) -> Generator[Subscription, None, None]:
+        subscription = Subscription(asyncio.get_running_loop(), kinds)
         self._subscribers[session_id].add(subscription)
         try:
             yield subscription

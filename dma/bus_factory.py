@@ -7,10 +7,11 @@ from pathlib import Path
 from dma.bus import Bus
 
 
-def make_bus(database_url: str, data_dir: Path, *, listen: bool) -> Bus:
+def make_bus(database_url: str, data_dir: Path, *, listen: bool, interrupts: bool = False) -> Bus:
     """PostgreSQL gets LISTEN/NOTIFY across hosts; SQLite (one host) Unix sockets in the data dir.
 
-    ``listen``: whether this process serves SSE readers (an API). A worker only publishes.
+    ``listen``: whether this process serves SSE readers (an API); ``interrupts``: whether it runs model requests (a
+    worker), which end at once on a ``user.interrupt`` sent to them over the bus.
     """
     if database_url.startswith("postgresql"):
         from dma.bus_pg import PgBus
@@ -18,4 +19,4 @@ def make_bus(database_url: str, data_dir: Path, *, listen: bool) -> Bus:
         return PgBus(database_url)
     from dma.bus_socket import SocketBus
 
-    return SocketBus(data_dir, listen=listen)
+    return SocketBus(data_dir, listen=listen, interrupts=interrupts)

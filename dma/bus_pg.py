@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from dma.bus import BusMessage, LocalBus, Subscription
+from dma.bus import BUS_KINDS, STREAM_KINDS, BusKind, BusMessage, LocalBus, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,10 @@ class PgBus:
         self._outbox.put_nowait(payload)
 
     @contextmanager
-    def subscribe(self, session_id: str) -> Generator[Subscription, None, None]:
-        with self._local.subscribe(session_id) as subscription:
+    def subscribe(
+        self, session_id: str, kinds: frozenset[BusKind] = STREAM_KINDS
+    ) -> Generator[Subscription, None, None]:
+        with self._local.subscribe(session_id, kinds) as subscription:
             yield subscription
 
     async def _send(self) -> None:
@@ -96,5 +98,5 @@ class PgBus:
         if raw.get("o") == self._origin:
             return
         kind = raw.get("k")
-        if kind in ("doorbell", "delta", "deleted"):
+        if kind in BUS_KINDS:
             self._local.deliver(BusMessage(str(raw.get("s")), kind, dict(raw.get("d") or {})))

@@ -1,7 +1,9 @@
 """The bus across processes of one host on SQLite: Unix sockets in ``<data dir>/bus/``.
 
-Each process that serves SSE readers (an API) listens on its own socket there; every publisher (an API or a worker)
-keeps a connection to each socket it finds and writes each message to all of them as a length-prefixed JSON frame.
+Each process that serves SSE readers (an API) listens on its own socket there, and so does each process that runs
+model requests (a worker), on a socket named ``i-…`` that is sent only ``interrupt`` messages (a worker has no use
+for another process's previews). Every publisher (an API or a worker) keeps a connection to each socket it finds and
+writes each message to those that take it, as a length-prefixed JSON frame.
 A socket nobody listens on any more (its process died) is removed by the first publisher that meets it. Messages of
 this process are delivered locally at once and never sent to its own socket, as with ``PgBus``.
 
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from dma.bus import BusMessage, LocalBus, Subscription
+from dma.bus import BUS_KINDS, STREAM_KINDS, BusKind, BusMessage, LocalBus, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ MAX_FRAME = 1024 * 1024
 # Above this many unsent bytes to one reader, previews to it are dropped until it catches up.
 BACKLOG_LIMIT = 4 * 1024 * 1024
 SUFFIX = ".sock"
+# The name prefix of a socket that takes only interrupts (a worker's).
+INTERRUPTS_ONLY = "i-"
 
 
 def encode(message: BusMessage) -> bytes:
@@ -53,18 +57,23 @@ def decode(body: bytes) -> BusMessage | None:
         return None
     raw = cast(dict[str, Any], loaded)
     kind = raw.get("k")
-    if kind not in ("doorbell", "delta", "deleted"):
+    if kind not in BUS_KINDS:
         return None
     return BusMessage(str(raw.get("s")), kind, dict(raw.get("d") or {}))
 
 
 class SocketBus:
-    """Publishes to every listening process of the data dir; listens itself when ``listen`` (processes with readers)."""
+    """Publishes to every listening process of the data dir.
 
-    def __init__(self, data_dir: Path, *, listen: bool) -> None:
+    ``listen``: this process serves SSE readers (an API) and takes every message; ``interrupts``: it runs model
+    requests (a worker) and takes interrupts only.
+    """
+
+    def __init__(self, data_dir: Path, *, listen: bool, interrupts: bool = False) -> None:
         self._dir = data_dir / "bus"
-        self._listen = listen
-        self._name = secrets.token_hex(8) + SUFFIX
+        self._listen = listen or interrupts
+        prefix = INTERRUPTS_ONLY if interrupts and not listen else ""
+        self._name = prefix + secrets.token_hex(8) + SUFFIX
         self._local = LocalBus()
         self._dir_fd: int | None = None
         self._server: asyncio.Server | None = None
@@ -117,8 +126,10 @@ class SocketBus:
         self._outbox.put_nowait(message)
 
     @contextmanager
-    def subscribe(self, session_id: str) -> Generator[Subscription, None, None]:
-        with self._local.subscribe(session_id) as subscription:
+    def subscribe(
+        self, session_id: str, kinds: frozenset[BusKind] = STREAM_KINDS
+    ) -> Generator[Subscription, None, None]:
+        with self._local.subscribe(session_id, kinds) as subscription:
             yield subscription
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -149,6 +160,8 @@ class SocketBus:
             for name, writer in list(self._peers.items()):
                 if writer.is_closing():
                     del self._peers[name]
+                    continue
+                if name.startswith(INTERRUPTS_ONLY) and message.kind != "interrupt":
                     continue
                 if message.kind == "delta" and writer.transport.get_write_buffer_size() > BACKLOG_LIMIT:
                     continue

@@ -175,7 +175,7 @@ async def running_worker(
     """
     keyring = settings.keyring()
     own_db = db or Database.connect(settings.resolved_database_url())
-    own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False)
+    own_bus = bus or make_bus(own_db.url, settings.data_dir, listen=False, interrupts=True)
     if bus is None:
         await own_bus.start()
     temporal = client or await connect_client(settings.temporal_address, settings.temporal_namespace)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,7 +48,7 @@ from activities.model.result import ModelResult
 from activities.model.session_context import FileRefs, SessionContext, session_context
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
-from dma.bus import Bus
+from dma.bus import INTERRUPT_KINDS, Bus
 from dma.catalog.catalog import ModelCatalog, Route, UnknownModel
 from dma.clock import utcnow
 from dma.storage import BlobStore
@@ -63,8 +64,18 @@ PREVIEW_CHARS = 80
 _PREVIEW_FIELDS = ("command", "file_path", "path", "pattern", "url", "query")
 
 
+# Model requests run for seconds to minutes and learn of interrupts over the bus; heartbeats are for liveness (the
+# timeout is 5 s) and carry Temporal's cancellation if a bus message is lost. Fewer of them is CPU: with 100 requests
+# in flight, beating every 0.4 s cost 28 % of the CPU per turn (docs/performance.md).
+MODEL_HEARTBEAT_SECONDS = 2.0
+
+
 class SessionGone(Exception):
     """The session was deleted while a turn ran."""
+
+
+class InterruptedOnBus(Exception):
+    """A ``user.interrupt`` of the session arrived on the bus while its model request ran."""
 
 
 def _span_end(
@@ -174,7 +185,8 @@ class ModelActivities:
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
         """Run one model request for the session and record what it produced."""
         # Heartbeat through the DB writes too: a write waiting on a busy database must not look like a dead worker.
-        async with heartbeating():
+        # Rarely: an interrupt comes over the bus (``_stream``), so heartbeats are for liveness and a lost bus message.
+        async with heartbeating(MODEL_HEARTBEAT_SECONDS):
             return await self._model_step(request, activity.info().attempt)
 
     async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
@@ -202,7 +214,12 @@ class ModelActivities:
             if not span_open:
                 model_request = await self._compact(step, plan, provider, model_request, prepared.history)
                 span_open = True
-            result = await provider.stream(model_request, publisher)
+            result = await self._stream(step.session_id, provider, model_request, publisher)
+        except InterruptedOnBus:
+            # The workflow already has the interrupt (the API sends it on the bus only after the signal): it ends the
+            # turn on this reply, as it would on a cancellation, without waiting for the next heartbeat to carry one.
+            await self._close_span(step, attempt, plan.route)
+            return ModelStepReply(stop_reason="interrupted")
         except asyncio.CancelledError:
             if span_open:
                 await asyncio.shield(self._close_span(step, attempt, plan.route))
@@ -214,6 +231,29 @@ class ModelActivities:
             raise await self._fail(step, plan, classify(err), span_open, called=True) from err
         publisher.flush()
         return await self._record_success(step, plan, prepared.agent, result, mcp)
+
+    async def _stream(
+        self, session_id: str, provider: Provider, request: ModelRequest, publisher: DeltaPublisher
+    ) -> ModelResult:
+        """The provider's reply, unless a ``user.interrupt`` of the session arrives on the bus first.
+
+        Raises:
+            InterruptedOnBus: the interrupt came first; the provider's request is cancelled (its stream closed).
+        """
+        with self._bus.subscribe(session_id, INTERRUPT_KINDS) as watch:
+            reply = asyncio.ensure_future(provider.stream(request, publisher))
+            rang = asyncio.ensure_future(watch.rang.wait())
+            try:
+                await asyncio.wait((reply, rang), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                rang.cancel()
+                if not reply.done():
+                    reply.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await reply
+        if reply.cancelled() and watch.rang.is_set():
+            raise InterruptedOnBus
+        return reply.result()
 
     async def _begin(
         self, request: ModelStepRequest, step: Step, attempt: int, context: SessionContext

@@ -75,7 +75,11 @@ async def send_events(session_id: str, body: SendEvents, state: StateDep) -> dic
         redelivery.schedule_check(row, state.settings, answered=bool(intake.processed_now))
         db.add(row)
     # If Temporal does not take it now, the events stay queued and the reconciler delivers them (api/redelivery.py).
-    await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
+    delivered = await session_control.deliver(state.temporal, state.settings, row, intake.delivery)
+    if delivered and intake.delivery.interrupt_ids:
+        # Only once the workflow has the interrupt: the model request it ends returns, and the workflow, which by
+        # then has seen the signal, ends the turn (a heartbeat would bring Temporal's cancellation later).
+        state.bus.publish(BusMessage(session_id, "interrupt"))
     if intake.processed_now:
         state.bus.publish(BusMessage(session_id, "doorbell"))
     return {"data": await _echo(state, session_id, intake)}
