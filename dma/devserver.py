@@ -63,8 +63,8 @@ def wait_for_port(port: int, timeout: float = 60.0, alive: Callable[[], bool] = 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when ``dma dev`` dies, even by SIGKILL, so no server is left behind."""
+def die_with_parent() -> None:
+    """In a child before exec: get SIGTERM when ``dma dev`` dies, even by SIGKILL, so nothing is left behind."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -87,7 +87,7 @@ def start_dev_server(data_dir: Path, port: int = 7233, ui_port: int | None = 823
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
     try:
         wait_for_port(port, alive=lambda: process.poll() is None)
