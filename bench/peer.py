@@ -286,7 +286,7 @@ async def streams(target: Target, count: int, settle: float, gets: int) -> dict[
 
 
 OWN_CODE = ("dma/", "api/", "activities/", "workflows/", "workers/")
-IDLE_FRAMES = ("EpollSelector.select", "Condition.wait", "_worker (concurrent")
+IDLE_FRAMES = ("EpollSelector.select", "Condition.wait", "_worker (concurrent", "(no Python frame)")
 
 
 def _package(name: str) -> str:
@@ -311,7 +311,9 @@ def summarize_profile(folded: Path) -> list[str]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = stack.split(";")
+        # ``--subprocesses`` roots each stack in "process PID:cmdline" frames; a stack of only those is a thread
+        # with no Python frame (waiting).
+        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")] or ["(no Python frame)"]
         total += count
         own[frames[-1]] += count
         idle = frames[-1].startswith(IDLE_FRAMES)
@@ -445,7 +447,7 @@ def _block_rows(block: str, plan: Plan) -> list[tuple[str, str, Callable[[list[d
     k = plan.streams
     return [
         (f"{k} streams held: idle server CPU (whole tree)", "% core", mean("idle_cpu", 100.0)),
-        (f"{k} streams held: idle CPU of dma's API+worker process", "% core", mean("idle_cpu_api", 100.0)),
+        (f"{k} streams held: idle CPU of dma's API process", "% core", mean("idle_cpu_api", 100.0)),
         (f"{k} streams held: GET p99", "ms", q("gets", 0.99)),
         (f"{k} streams held: new event on every stream p99 (from the POST)", "ms", q("fan_out", 0.99)),
         (f"{k} streams held: the same, after the first stream had it (fan-out alone)", "ms", q("spread", 0.99)),

@@ -1,4 +1,4 @@
-"""``--profile``: sample the dma process with py-spy during the large throughput run (folded stacks, by function)."""
+"""``--profile``: sample dma (its API process and its worker) with py-spy during a block (folded stacks)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ def py_spy() -> str | None:
 
 @contextmanager
 def sampled(pid: int, output: Path | None) -> Generator[None, None, None]:
-    """Record ``pid`` with py-spy (needs ptrace rights) while the block runs; a no-op without ``output``."""
+    """Record ``pid`` and its Python children (``dma dev``'s worker) with py-spy while the block runs.
+
+    Needs ptrace rights; a no-op without ``output``.
+    """
     binary = py_spy() if output is not None else None
     if output is not None and binary is None:
         raise RuntimeError("--profile needs py-spy: pip install py-spy")
@@ -26,6 +29,7 @@ def sampled(pid: int, output: Path | None) -> Generator[None, None, None]:
         yield
         return
     args = [binary, "record", "--pid", str(pid), "--format", "raw", "--nolineno", "--nonblocking", "--rate", "250"]
+    args.append("--subprocesses")
     recorder = subprocess.Popen([*args, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield

@@ -36,7 +36,7 @@ def _signs(row: dict[str, Any]) -> str:
 def _throughput(row: dict[str, Any]) -> str:
     cpu = row["cpu_ms_per_turn"]
     return (
-        f"{row['turns_per_s']:.1f} turns/s; CPU per turn: dma (API + worker, one process) {cpu['dma']:.1f} ms, "
+        f"{row['turns_per_s']:.1f} turns/s; CPU per turn: dma API {cpu['dma']:.1f} ms, worker {cpu['worker']:.1f} ms, "
         f"Temporal {cpu['temporal']:.1f} ms; turn p50 / p90 {_pair(row['turn_latency'])}; "
         f"{row['model_requests_per_turn']:.2f} model requests per turn{_signs(row)}"
     )
@@ -102,9 +102,10 @@ def _other_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(
         (
             f"Idle cost: RSS after {idle['sessions']:,} sessions × 1 turn, then {idle['settle_s']:.0f} s idle",
-            f"dma (API + worker) {rss['dma']:.0f} MiB (+{per['dma']:.1f} KiB/session), "
+            f"dma API {rss['dma']:.0f} MiB (+{per['dma']:.1f} KiB/session), "
+            f"worker {rss['worker']:.0f} MiB (+{per['worker']:.1f} KiB/session), "
             f"Temporal {rss['temporal']:.0f} MiB (+{per['temporal']:.1f} KiB/session); "
-            f"dma idle CPU {idle['dma_cpu_idle'] * 100:.1f} %; {idle['sessions_per_s']:.1f} sessions/s, "
+            f"dma (API + worker) idle CPU {idle['dma_cpu_idle'] * 100:.1f} %; {idle['sessions_per_s']:.1f} sessions/s, "
             f"{idle['failed_creates']} failed creates{_signs(idle)}",
             "",
             "",

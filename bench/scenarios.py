@@ -92,6 +92,7 @@ class Bench:
     def processes(self) -> dict[str, psutil.Process]:
         return {
             "dma": psutil.Process(self.system.dma_pid),
+            "worker": psutil.Process(self.system.worker_pid),
             "temporal": psutil.Process(self.system.temporal_pid),
             "model": psutil.Process(self.system.model.pid if self.system.model else 0),
             "driver": psutil.Process(),
@@ -101,6 +102,13 @@ class Bench:
 def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
     times = {name: process.cpu_times() for name, process in processes.items()}
     return {name: t.user + t.system for name, t in times.items()}
+
+
+def _idle_cpu(processes: list[psutil.Process], interval: float = 1.0) -> float:
+    """Cores the processes use together over ``interval`` seconds."""
+    before = sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+    time.sleep(interval)
+    return (sum(p.cpu_times().user + p.cpu_times().system for p in processes) - before) / interval
 
 
 def rss_mib(process: psutil.Process) -> float:
@@ -225,8 +233,8 @@ async def idle_cost(bench: Bench, sessions: int, concurrency: int, settle: float
     create is counted, not retried.
     """
     processes = bench.processes()
-    dma, temporal = processes["dma"], processes["temporal"]
-    before = {"dma": rss_mib(dma), "temporal": rss_mib(temporal)}
+    dma, worker, temporal = processes["dma"], processes["worker"], processes["temporal"]
+    before = {"dma": rss_mib(dma), "worker": rss_mib(worker), "temporal": rss_mib(temporal)}
     agent_id = await bench.api.create_agent(BENCH_MODEL)
     failures: list[str] = []
     tasks: list[asyncio.Task[None]] = []
@@ -257,7 +265,7 @@ async def idle_cost(bench: Bench, sessions: int, concurrency: int, settle: float
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - start
     await asyncio.sleep(settle)
-    after = {"dma": rss_mib(dma), "temporal": rss_mib(temporal)}
+    after = {"dma": rss_mib(dma), "worker": rss_mib(worker), "temporal": rss_mib(temporal)}
     return {
         "sessions": sessions,
         "concurrency": concurrency,
@@ -269,7 +277,7 @@ async def idle_cost(bench: Bench, sessions: int, concurrency: int, settle: float
         "rss_before_mib": before,
         "rss_after_mib": after,
         "kib_per_session": {name: round((after[name] - before[name]) * 1024 / sessions, 1) for name in after},
-        "dma_cpu_idle": round(dma.cpu_percent(interval=1.0) / 100, 3),
+        "dma_cpu_idle": round(_idle_cpu([dma, worker]), 3),
     }
 
 

@@ -1,4 +1,4 @@
-"""The system under test: ``dma dev`` (API + worker in one process, its Temporal dev server as a child, SQLite in a
+"""The system under test: ``dma dev`` (the API, its worker and its Temporal dev server as children, SQLite in a
 temporary data dir) and the benchmark's fake model, each a subprocess on free loopback ports.
 
 Running the real ``dma dev`` command rather than an in-process harness measures exactly what users run, and keeps the
@@ -137,6 +137,14 @@ class System:
     def dma_pid(self) -> int:
         assert self.dev is not None
         return self.dev.pid
+
+    @property
+    def worker_pid(self) -> int:
+        """``dma dev``'s worker process (``workers.dev_worker``)."""
+        for child in psutil.Process(self.dma_pid).children(recursive=True):
+            if "workers.dev_worker" in " ".join(child.cmdline()):
+                return child.pid
+        raise RuntimeError("dma dev has no worker child")
 
     @property
     def temporal_pid(self) -> int:

@@ -29,7 +29,7 @@ def test_the_table_has_both_columns_and_the_ratio() -> None:
     assert lines["plain turn median"] == "| plain turn median | 200.0 ms | 50.0 ms | 4.00× |"
     assert lines["2 × 2: throughput"] == "| 2 × 2: throughput | 5.0 turns/s | 10.0 turns/s | 0.50× |"
     assert lines["2 × 2: server CPU per turn"].endswith("| n/a | n/a | n/a |")
-    assert "| 4 streams held: idle CPU of dma's API+worker process | 1.0 % core | n/a | n/a |" in text
+    assert "| 4 streams held: idle CPU of dma's API process | 1.0 % core | n/a | n/a |" in text
 
 
 async def test_blocks_alternate_between_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,3 +63,14 @@ def test_profile_summary_splits_by_package_and_own_code(tmp_path: Path) -> None:
     assert "   60.0 (idle: waiting in select/locks)" in lines and "   30.0 aiosqlite" in lines
     assert "   30.0 step (activities/model/step.py)" in lines and not any("dma/cli" in line for line in lines[-3:])
     assert folded.with_suffix(".txt").read_text().splitlines() == lines
+
+
+def test_profile_summary_drops_the_process_frames_of_subprocesses(tmp_path: Path) -> None:
+    folded = tmp_path / "large-r1.folded"
+    folded.write_text(
+        'process 1:"python -m dma.cli dev";process 2:"python -m workers.dev_worker";step (activities/model/step.py) 3\n'
+        'process 1:"python -m dma.cli dev";process 2:"python -m workers.dev_worker" 1\n'
+    )
+    lines = peer.summarize_profile(folded)
+    assert "   75.0 activities" in lines and "   25.0 (idle: waiting in select/locks)" in lines
+    assert not any("process " in line for line in lines)
