@@ -38,11 +38,18 @@ def cached_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cached_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A copy of the conversation with breakpoints on its last block and on the previous user message's last one."""
-    marked = copy.deepcopy(messages)
+    """The conversation with breakpoints on its last block and on the previous user message's last one.
+
+    Only the two marked messages are copied (deeply): the rest is shared with ``messages``, whose blocks the context
+    builder reuses from one request to the next (copying all of it was O(log) per request).
+    """
+    marked = list(messages)
     users = [index for index, message in enumerate(marked) if message.get("role") == "user"]
-    if marked and isinstance(marked[-1].get("content"), list):
-        _mark_last(marked[-1]["content"])
-    if len(users) >= 2 and isinstance(marked[users[-2]].get("content"), list):
-        _mark_last(marked[users[-2]]["content"])
+    targets = {len(marked) - 1} if marked else set[int]()
+    if len(users) >= 2:
+        targets.add(users[-2])
+    for index in targets:
+        if isinstance(marked[index].get("content"), list):
+            marked[index] = copy.deepcopy(marked[index])
+            _mark_last(marked[index]["content"])
     return marked
