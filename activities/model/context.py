@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from activities.tools.definitions import BUILTIN_TOOLS, enabled_builtin_tools
@@ -84,34 +83,6 @@ def _event_blocks(row: SessionEvent, files: FileSources) -> tuple[str, list[Bloc
     return None
 
 
-# A visible event never changes (activities/model/history_cache.py says why), so each one's blocks are built once per
-# worker and reused by every later request of its session: a request then costs its new events, not the whole log
-# (at turn 200 the log is 400 messages). Only a user message with ``file`` sources depends on the request (on what its
-# files resolve to now); it is built every time. Bounded like the history cache; nothing downstream mutates blocks.
-MEMO_MAX_EVENTS = 50_000
-_memo: OrderedDict[str, tuple[str, list[Block]] | None] = OrderedDict()
-
-
-def _needs_files(row: SessionEvent) -> bool:
-    if row.type != "user.message":
-        return False
-    content: list[Any] = row.body.get("content") or []
-    return any(isinstance(block, dict) and "source" in block for block in content)
-
-
-def _remembered_blocks(row: SessionEvent, files: FileSources) -> tuple[str, list[Block]] | None:
-    if row.seq is None or _needs_files(row):
-        return _event_blocks(row, files)
-    if row.id in _memo:
-        _memo.move_to_end(row.id)
-        return _memo[row.id]
-    built = _event_blocks(row, files)
-    _memo[row.id] = built
-    if len(_memo) > MEMO_MAX_EVENTS:
-        _memo.popitem(last=False)
-    return built
-
-
 def _merge(turns: list[tuple[str, list[Block]]]) -> list[Message]:
     messages: list[Message] = []
     for role, blocks in turns:
@@ -154,7 +125,7 @@ def _repair(messages: list[Message]) -> list[Message]:
 
 def build_messages(rows: list[SessionEvent], files: FileSources | None = None) -> list[Message]:
     """The conversation so far, from processed events in stream order; ``files`` resolves ``file`` sources."""
-    turns = [blocks for row in rows if (blocks := _remembered_blocks(row, files or {})) is not None]
+    turns = [blocks for row in rows if (blocks := _event_blocks(row, files or {})) is not None]
     return _repair(_merge(turns))
 
 
