@@ -28,6 +28,7 @@ from api.app import create_app
 from dma import event_loop
 from dma.bus_factory import make_bus
 from dma.devserver import die_with_parent, start_dev_server, stop_process
+from dma.heap import freeze_startup_heap
 from dma.settings import ApiSettings, WorkerSettings
 from dma.store import migrate
 from dma.store.engine import Database
@@ -95,6 +96,7 @@ async def _serve(api: ApiSettings, worker: WorkerSettings, stopper: _Stopper, re
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         server = _Server(config)
+        freeze_startup_heap()
         async with _worker_process(worker, client, stopper) as child:
             await _serve_api(server, stopper, ready, child)
     finally:

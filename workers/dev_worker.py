@@ -14,6 +14,7 @@ import signal
 
 from dma import event_loop
 from dma.cli import logs
+from dma.heap import freeze_startup_heap
 from dma.settings import WorkerSettings
 from workers.main import running_worker
 
@@ -25,6 +26,7 @@ async def _serve(settings: WorkerSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     # The API of ``dma dev`` runs the redelivery reconciler; one per deployment is enough.
     async with running_worker(settings, reconcile=False):
+        freeze_startup_heap()
         await stop.wait()
 
 

@@ -35,6 +35,7 @@ from dma.bus import Bus
 from dma.bus_factory import make_bus
 from dma.catalog.catalog import ModelCatalog
 from dma.crypto import Keyring
+from dma.heap import freeze_startup_heap
 from dma.settings import WorkerSettings
 from dma.storage import make_storage
 from dma.store.engine import Database
@@ -236,5 +237,6 @@ async def running_worker(
 async def serve(settings: WorkerSettings) -> None:
     """Run until cancelled (Ctrl-C / SIGTERM)."""
     async with running_worker(settings):
+        freeze_startup_heap()
         logger.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
         await asyncio.Event().wait()

@@ -122,6 +122,7 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from dma.heap import freeze_startup_heap
 
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = ApiSettings(**overrides)  # pyright: ignore[reportArgumentType] - validated by pydantic-settings
@@ -137,8 +138,10 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
     if not settings.api_keys and not settings.dev_keyless:
         err.print("warning: DMA_API_KEYS is empty; only keys stored in the database are accepted")
     err.print(f"dma api listening on http://{settings.host}:{settings.port} (Ctrl-C stops it)")
+    app = create_app(settings)
+    freeze_startup_heap()
     # uvicorn picks uvloop and httptools (both dependencies) on its own ("auto").
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 def worker() -> None:
