@@ -18,10 +18,10 @@ from collections import defaultdict
 from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 BusKind = Literal["doorbell", "delta", "deleted", "interrupt"]
-BUS_KINDS: frozenset[str] = frozenset({"doorbell", "delta", "deleted", "interrupt"})
+BUS_KINDS: frozenset[str] = frozenset(get_args(BusKind))
 # What an SSE reader subscribes to (the default), and what a running model request does.
 STREAM_KINDS: frozenset[BusKind] = frozenset({"doorbell", "delta", "deleted"})
 INTERRUPT_KINDS: frozenset[BusKind] = frozenset({"interrupt"})

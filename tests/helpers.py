@@ -58,6 +58,15 @@ def wait_for_status(client: anthropic.Anthropic, session_id: str, status: str, t
         time.sleep(0.05)
 
 
+def wait_for_event(client: anthropic.Anthropic, session_id: str, event_type: str, timeout: float = 20) -> None:
+    """Until the session's log holds an event of ``event_type`` (e.g. its model request has started)."""
+    deadline = time.monotonic() + timeout
+    while event_type not in [event.type for event in client.beta.sessions.events.list(session_id)]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session {session_id} has no {event_type} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 def wait_for_idle_events(client: anthropic.Anthropic, session_id: str, count: int, timeout: float = 30) -> list[Any]:
     """Poll the event list until ``count`` turns have ended; returns the whole list."""
     deadline = time.monotonic() + timeout

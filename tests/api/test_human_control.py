@@ -11,7 +11,7 @@ import pytest
 
 from activities.model.scripted_wire import ScriptedReply
 from tests.fakes.model_server import FakeModelServer
-from tests.helpers import make_agent, make_session, until_idle, user_message, wait_for_idle_events
+from tests.helpers import make_agent, make_session, until_idle, user_message, wait_for_event, wait_for_idle_events
 
 ASK_BASH = [
     {"type": "agent_toolset_20260401", "configs": [{"name": "bash", "permission_policy": {"type": "always_ask"}}]}
@@ -145,10 +145,7 @@ def test_interrupt_jumps_the_queue(
     # Scripted replies, not directives: the cut-off turn leaves no answer, so both user messages merge in context.
     model_server.enqueue(ScriptedReply(text=" ".join(["word"] * 10), chunk_delay=2.0), ScriptedReply(text="quick"))
     client.beta.sessions.events.send(session.id, events=[user_message("a long answer")])
-    deadline = time.monotonic() + 20
-    while "span.model_request_start" not in [e.type for e in client.beta.sessions.events.list(session.id)]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_event(client, session.id, "span.model_request_start")
     with client.beta.sessions.events.stream(session.id) as stream:
         started = time.monotonic()
         sent = client.beta.sessions.events.send(

@@ -17,7 +17,7 @@ from activities.model import step as model_step
 from activities.model.scripted_wire import ScriptedReply
 from dma.bus import BusMessage
 from tests.fakes.model_server import FakeModelServer
-from tests.helpers import make_agent, make_session, until_idle, user_message
+from tests.helpers import make_agent, make_session, until_idle, user_message, wait_for_event
 from tests.stack import Stack
 
 # The slow reply streams for 40 s; a turn that ends well before that was cut off.
@@ -30,10 +30,7 @@ def interrupt_a_slow_reply(client: anthropic.Anthropic, model_server: FakeModelS
     session = make_session(client, agent=make_agent(client).id)
     model_server.enqueue(SLOW)
     client.beta.sessions.events.send(session.id, events=[user_message("a long answer")])
-    deadline = time.monotonic() + 20
-    while "span.model_request_start" not in [e.type for e in client.beta.sessions.events.list(session.id)]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_event(client, session.id, "span.model_request_start")
     with client.beta.sessions.events.stream(session.id) as stream:
         started = time.monotonic()
         client.beta.sessions.events.send(session.id, events=[{"type": "user.interrupt"}])
