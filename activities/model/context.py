@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, cast
 
 from activities.tools.definitions import BUILTIN_TOOLS, enabled_builtin_tools
 from dma.store.tables import SessionEvent
@@ -10,6 +11,13 @@ from dma.store.tables import SessionEvent
 Block = dict[str, Any]
 FileSources = dict[str, dict[str, Any]]
 Message = dict[str, Any]
+Turn = tuple[str, list[Block]]
+# What one row gives a request, worked out once per row and kept with the cached log (``history_cache``): its turn,
+# None (not part of the conversation), or RESOLVE: a user message with ``file`` sources, which are resolved anew for
+# each request (a file can be deleted meanwhile). A long session's log is mostly rows read before: converting all of
+# them again was most of what a request's context cost after a few hundred turns.
+RESOLVE: Literal["resolve"] = "resolve"
+RowTurn = Turn | None | Literal["resolve"]
 
 TOOL_USE_TYPES = {"agent.tool_use": "builtin", "agent.custom_tool_use": "custom", "agent.mcp_tool_use": "mcp"}
 _RESULT_ID_FIELD = {
@@ -59,28 +67,36 @@ def _blocks(content: list[dict[str, Any]], files: FileSources | None = None) -> 
     return [converted for block in content if (converted := _content_block(block, files or {})) is not None]
 
 
-def _event_blocks(row: SessionEvent, files: FileSources) -> tuple[str, list[Block]] | None:
+# The event types a model request reads; the rest of the log (status, spans, usage, …) is skipped on one lookup:
+# most rows of a long session are of those, and each ORM attribute read costs.
+CONTEXT_TYPES = frozenset(
+    {"user.message", "system.message", "agent.message", "agent.thinking", *TOOL_USE_TYPES, *_RESULT_ID_FIELD}
+)
+
+
+def _event_blocks(row: SessionEvent, files: FileSources) -> Turn | None:
+    kind = row.type
+    if kind not in CONTEXT_TYPES:
+        return None
     body = row.body
-    if row.type == "user.message":
+    if kind == "user.message":
         return "user", _blocks(body.get("content", []), files)
-    if row.type == "system.message":
+    if kind == "system.message":
         text = "\n".join(block.get("text", "") for block in body.get("content", []))
         return "user", [{"type": "text", "text": f"<system>{text}</system>"}]
-    if row.type == "agent.message":
+    if kind == "agent.message":
         return "assistant", _blocks(body.get("content", []))
-    if row.type == "agent.thinking":
+    if kind == "agent.thinking":
         return "assistant", list((row.extra or {}).get("blocks", []))
-    if row.type in TOOL_USE_TYPES:
+    if kind in TOOL_USE_TYPES:
         # An MCP call carries the server's tool name; the model called it by the name it was offered.
         name = (row.extra or {}).get("model_name") or body.get("name", "")
         return "assistant", [{"type": "tool_use", "id": row.id, "name": name, "input": body.get("input", {})}]
-    if row.type in _RESULT_ID_FIELD:
-        result: Block = {"type": "tool_result", "tool_use_id": body.get(_RESULT_ID_FIELD[row.type], "")}
-        result["content"] = _blocks(body.get("content") or []) or [{"type": "text", "text": "(no output)"}]
-        if body.get("is_error"):
-            result["is_error"] = True
-        return "user", [result]
-    return None
+    result: Block = {"type": "tool_result", "tool_use_id": body.get(_RESULT_ID_FIELD[kind], "")}
+    result["content"] = _blocks(body.get("content") or []) or [{"type": "text", "text": "(no output)"}]
+    if body.get("is_error"):
+        result["is_error"] = True
+    return "user", [result]
 
 
 def _merge(turns: list[tuple[str, list[Block]]]) -> list[Message]:
@@ -123,10 +139,41 @@ def _repair(messages: list[Message]) -> list[Message]:
     return messages
 
 
-def build_messages(rows: list[SessionEvent], files: FileSources | None = None) -> list[Message]:
-    """The conversation so far, from processed events in stream order; ``files`` resolves ``file`` sources."""
-    turns = [blocks for row in rows if (blocks := _event_blocks(row, files or {})) is not None]
-    return _repair(_merge(turns))
+def _reads_files(body: dict[str, Any]) -> bool:
+    items: list[Any] = body.get("content") or []
+    blocks = [cast("dict[str, Any]", item) for item in items if isinstance(item, dict)]
+    return any(block.get("type") in ("image", "document") and _source_kind(block) == "file" for block in blocks)
+
+
+def _source_kind(block: dict[str, Any]) -> object:
+    source: object = block.get("source")
+    return source.get("type") if isinstance(source, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType] - JSON
+
+
+def row_turn(row: SessionEvent) -> RowTurn:
+    """What ``row`` gives every request from now on (its blocks are shared: nothing may change them)."""
+    if row.type == "user.message" and _reads_files(row.body):
+        return RESOLVE
+    return _event_blocks(row, {})
+
+
+def build_messages(
+    rows: Sequence[SessionEvent], files: FileSources | None = None, turns: Sequence[RowTurn] | None = None
+) -> list[Message]:
+    """The conversation so far, from processed events in stream order; ``files`` resolves ``file`` sources.
+
+    ``turns``, when given, holds ``row_turn`` of each row (as the history cache keeps them).
+    """
+    sources = files or {}
+    if turns is None:
+        found = [turn for row in rows if (turn := _event_blocks(row, sources)) is not None]
+    else:
+        found: list[Turn] = []
+        for row, known in zip(rows, turns, strict=True):
+            turn = _event_blocks(row, sources) if known == RESOLVE else known
+            if turn is not None:
+                found.append(turn)
+    return _repair(_merge(found))
 
 
 def build_tools(agent: dict[str, Any]) -> list[dict[str, Any]]:

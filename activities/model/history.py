@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.model.context import FileSources, build_messages
+from activities.model.context import FileSources, RowTurn, build_messages
 from dma.store import events as log
 from dma.store.tables import SessionEvent
 
@@ -28,10 +28,12 @@ class History:
     summary: str | None = None
     # The sources that ``file`` blocks resolve to (``session_context.file_sources``).
     files: FileSources | None = None
+    # ``context.row_turn`` of each row, when the history cache kept them (None: converted from the rows).
+    turns: tuple[RowTurn, ...] | None = None
 
     def messages(self) -> list[dict[str, Any]]:
         """The conversation for the model: the summary first, as the opening of the first user message."""
-        return with_summary(build_messages(self.rows, self.files), self.summary)
+        return with_summary(build_messages(self.rows, self.files, self.turns), self.summary)
 
 
 def with_summary(messages: list[dict[str, Any]], summary: str | None) -> list[dict[str, Any]]:

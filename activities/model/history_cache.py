@@ -13,11 +13,13 @@ user messages) would otherwise stay cached after a rollback took their positions
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities.model.context import RowTurn, row_turn
 from activities.model.history import COMPACTED, History, load_history
 from dma.store import events as log
 from dma.store.tables import Session, SessionEvent
@@ -29,8 +31,14 @@ DEFAULT_MAX_ROWS = 50_000
 @dataclass(frozen=True)
 class _Entry:
     rows: tuple[SessionEvent, ...]
+    turns: tuple[RowTurn, ...]  # ``row_turn`` of each row: a step converts only the rows that are new
     summary: str | None
     last_seq: int
+
+
+def _turns(rows: Sequence[SessionEvent]) -> tuple[RowTurn, ...]:
+    found: list[RowTurn] = [row_turn(row) for row in rows]
+    return tuple(found)
 
 
 class HistoryCache:
@@ -47,30 +55,30 @@ class HistoryCache:
         """The context rows of ``session``'s next request; the caller holds the session locked in ``db``."""
         last_seq = session.event_seq
         entry = self._entries.get(session.id)
-        history = await self._extend(db, session.id, entry, last_seq) if entry is not None else None
-        if history is None:
+        fresh = await self._extend(db, session.id, entry, last_seq) if entry is not None else None
+        if fresh is None:
             self.misses += 1
-            history = await load_history(db, session.id)
+            loaded = await load_history(db, session.id)
+            fresh = _Entry(tuple(loaded.rows), _turns(loaded.rows), loaded.summary, last_seq)
         else:
             self.hits += 1
-        fresh = _Entry(tuple(history.rows), history.summary, last_seq)
-        session_id = session.id
+        session_id, kept = session.id, fresh
 
         def committed(_: object) -> None:
-            self._keep(session_id, fresh)
+            self._keep(session_id, kept)
 
         event.listen(db.sync_session, "after_commit", committed, once=True)
-        return history
+        return History(list(fresh.rows), fresh.summary, turns=fresh.turns)
 
     @staticmethod
-    async def _extend(db: AsyncSession, session_id: str, entry: _Entry, last_seq: int) -> History | None:
+    async def _extend(db: AsyncSession, session_id: str, entry: _Entry, last_seq: int) -> _Entry | None:
         if last_seq < entry.last_seq:
             return None
         new = await log.visible_from(db, session_id, entry.last_seq + 1) if last_seq > entry.last_seq else []
         expected = range(entry.last_seq + 1, last_seq + 1)
         if [row.seq for row in new] != list(expected) or any(row.type == COMPACTED for row in new):
             return None
-        return History([*entry.rows, *new], entry.summary)
+        return _Entry((*entry.rows, *new), entry.turns + _turns(new), entry.summary, last_seq)
 
     def _keep(self, session_id: str, entry: _Entry) -> None:
         if (old := self._entries.pop(session_id, None)) is not None:

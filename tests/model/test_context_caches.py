@@ -6,6 +6,7 @@ Real databases (SQLite and PostgreSQL): the caches rely on what the store guaran
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from activities.model.history import COMPACTED, load_history
+from activities.model.anthropic_stream import messages_params
+from activities.model.history import COMPACTED, History, load_history
 from activities.model.history_cache import HistoryCache
+from activities.model.request import ModelRequest
 from activities.model.session_context import FileRefs
 from dma.store import events as log
 from dma.store.engine import Database
@@ -103,6 +106,39 @@ async def test_a_step_reads_only_the_new_rows_and_sees_the_same_context(db: Data
     reads.clear()
     assert await _load(db, cache) == ["sevt_1", "sevt_2", "sevt_3"]
     assert not reads  # nothing new: not even one read
+
+
+async def _cached_history(db: Database, cache: HistoryCache) -> History:
+    async with db.write() as session:
+        row = await log.lock_session(session, SESSION)
+        assert row is not None
+        return await cache.load(session, row)
+
+
+async def test_cached_turns_give_the_conversation_the_rows_give_and_resolve_files_each_time(db: Database) -> None:
+    cache = HistoryCache()
+    reply = NewEvent("sevt_r1", "agent.message", {"content": [{"type": "text", "text": "noted"}]})
+    status = NewEvent("sevt_s1", "session.status_idle", {"stop_reason": {"type": "end_turn"}})
+    use = NewEvent("sevt_u1", "agent.tool_use", {"name": "bash", "input": {"command": "ls"}})
+    result = NewEvent("sevt_t1", "agent.tool_result", {"tool_use_id": "sevt_u1", "content": []})
+    await _append(db, _message(1), _message(2, "file_a"), reply, status, use, result)
+    await _cached_history(db, cache)  # the rows' turns are now kept
+    # The last message is read from kept turns: the request's cache mark lands on a kept block's copy.
+    again = NewEvent("sevt_r2", "agent.message", {"content": [{"type": "text", "text": "noted again"}]})
+    await _append(db, _message(3, "file_b"), again, _message(4))
+    text = {"type": "text", "media_type": "text/plain", "data": "A"}
+    for files in ({"file_a": text}, {}, {"file_a": text, "file_b": text}):
+        cached = replace(await _cached_history(db, cache), files=files)
+        async with db.read() as session:
+            full = History((await load_history(session, SESSION)).rows, files=files)
+        assert cached.turns is not None and cache.hits > 0
+        expected = full.messages()
+        assert cached.messages() == expected
+        # What a request does with the conversation (cache marks, the SDK's blocks) leaves the kept turns as they were.
+        messages_params(ModelRequest(model="m", messages=cached.messages(), max_tokens=10))
+        assert cached.messages() == expected
+    document = cached.messages()[0]["content"][2]
+    assert document == {"type": "document", "source": text}
 
 
 async def test_rows_a_rolled_back_transaction_showed_are_not_kept(db: Database) -> None:
