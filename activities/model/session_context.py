@@ -154,6 +154,10 @@ class FileRefs:
         self._seen: OrderedDict[str, tuple[int, frozenset[str]]] = OrderedDict()
         self._max_sessions = max_sessions
 
+    def names_files(self, session_id: str) -> bool:
+        """Whether the session's processed user messages named a file when this worker last looked."""
+        return bool(self._seen.get(session_id, (0, frozenset[str]()))[1])
+
     async def referenced(self, db: AsyncSession, session: Session) -> set[str]:
         """The file ids named by the session's user messages, processed or queued."""
         after, known = self._seen.pop(session.id, (0, frozenset[str]()))
@@ -170,6 +174,17 @@ class FileRefs:
         while len(self._seen) > self._max_sessions:
             self._seen.popitem(last=False)
         return set(known) | referenced_files(rows)
+
+
+async def locked_context(db: AsyncSession, session: Session, refs: FileRefs) -> SessionContext | None:
+    """The context read inside the step's own locked transaction, for a session whose messages name no file.
+
+    None when they name one: file bytes (perhaps from S3) are read outside the lock, by ``session_context``. Most
+    sessions name none, and then a step reads everything in one transaction instead of two.
+    """
+    if await refs.referenced(db, session):
+        return None
+    return SessionContext(await system_prompt(db, session.id, dict(session.agent or {})), {})
 
 
 async def session_context(

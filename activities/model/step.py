@@ -45,7 +45,7 @@ from activities.model.history_cache import HistoryCache
 from activities.model.providers import ModelClients
 from activities.model.request import ModelRequest, Provider, build_request
 from activities.model.result import ModelResult
-from activities.model.session_context import FileRefs, SessionContext, session_context
+from activities.model.session_context import FileRefs, SessionContext, locked_context, session_context
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import INTERRUPT_KINDS, Bus
@@ -144,6 +144,13 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
     )
 
 
+class _NeedsFiles:
+    """``_begin`` found file references and read no context: read the files outside the lock, then call again."""
+
+
+_NEEDS_FILES = _NeedsFiles()
+
+
 @dataclass
 class _Prepared:
     """What ``_begin`` read and decided: the request to send, or the problem that stops it before it is sent."""
@@ -192,9 +199,7 @@ class ModelActivities:
     async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
         step = Step.current(request.session_id, request.step)
         try:
-            # Outside the session lock: skill and resource rows and file bytes are read without holding up writers.
-            context = await session_context(self._db, self._storage, step.session_id, self._file_refs)
-            prepared = await self._begin(request, step, attempt, context)
+            prepared = await self._prepare(request, step, attempt)
         except SessionGone:
             raise ApplicationError("session was deleted", type="session_gone", non_retryable=True) from None
         if isinstance(prepared, ModelStepReply):
@@ -255,12 +260,30 @@ class ModelActivities:
             raise InterruptedOnBus
         return reply.result()
 
+    async def _prepare(self, request: ModelStepRequest, step: Step, attempt: int) -> ModelStepReply | _Prepared:
+        """``_begin``, with the context read in its transaction or, for a session that names files, before it.
+
+        File bytes (perhaps from S3) are read outside the session lock; most sessions name no file and read
+        everything in the one transaction.
+        """
+        context = None
+        if self._file_refs.names_files(step.session_id):
+            context = await session_context(self._db, self._storage, step.session_id, self._file_refs)
+        prepared = await self._begin(request, step, attempt, context)
+        if isinstance(prepared, _NeedsFiles):  # the session's first message that names a file
+            context = await session_context(self._db, self._storage, step.session_id, self._file_refs)
+            prepared = await self._begin(request, step, attempt, context)
+        assert not isinstance(prepared, _NeedsFiles)  # given a context, ``_begin`` reads none
+        return prepared
+
     async def _begin(
-        self, request: ModelStepRequest, step: Step, attempt: int, context: SessionContext
-    ) -> ModelStepReply | _Prepared:
+        self, request: ModelStepRequest, step: Step, attempt: int, context: SessionContext | None
+    ) -> ModelStepReply | _Prepared | _NeedsFiles:
         """One transaction: replay check, start the turn, close dead spans, check the budget, read the context.
 
-        This attempt's span opens here too, unless the context must be compacted first.
+        This attempt's span opens here too, unless the context must be compacted first. Without ``context`` it is
+        read here, in the same transaction, unless the session's messages name files: then nothing is written and
+        ``_NEEDS_FILES`` says to read them (``session_context``) and call again.
         """
         sid = step.session_id
         async with self._writer.locked(sid) as locked:
@@ -270,6 +293,8 @@ class ModelActivities:
             rows = await log.step_events(db, sid, step.run, step.number)
             if (recorded := _replay(rows)) is not None:
                 return recorded
+            if context is None and (context := await locked_context(db, session, self._file_refs)) is None:
+                return _NEEDS_FILES
             now = utcnow()
             if request.mark_processed and not rows:
                 # A turn starts: one that another run left running (an operator's reset) is over.

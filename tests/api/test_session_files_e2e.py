@@ -76,6 +76,13 @@ def test_file_blocks_reach_the_model(client: anthropic.Anthropic, model_server: 
     }
     assert blocks[2]["source"] == {"type": "text", "media_type": "text/plain", "data": "the paper's text"}
     assert blocks[2]["title"] == "Paper"
+    # The next turn's request (the worker now knows the session names files: read before the step's lock) still
+    # carries them, resolved again.
+    again = f"again {session.id}"
+    client.beta.sessions.events.send(session.id, events=[user_message(again)])
+    wait_for_idle_events(client, session.id, 2)
+    request = next(r for r in reversed(model_server.requests) if again in str(r.body.get("messages")))
+    assert request.body["messages"][0]["content"][1:] == blocks[1:]
     missing = user_message("x")
     missing["content"].append({"type": "image", "source": {"type": "file", "file_id": "file_missing"}})
     with pytest.raises(anthropic.NotFoundError) as refused:
