@@ -77,7 +77,16 @@ async def stream_messages(client: anthropic.AsyncAnthropic, params: dict[str, An
     """Run the request with ``stream=True`` and return what it produced; provider errors propagate."""
     fold = _Fold(sink)
     usage = fold.result.usage
-    stream = await client.messages.create(**params, stream=True)
+    # The body is encoded here, once: ``messages.create`` would first copy the whole conversation, block by block
+    # (the SDK's ``copy_tree``, for bodies that may hold iterators or files; ours are plain JSON), then encode it.
+    body = json.dumps({**params, "stream": True}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    stream = await client.post(
+        "/v1/messages",
+        cast_to=anthropic.types.Message,
+        content=body.encode(),
+        stream=True,
+        stream_cls=anthropic.AsyncStream[anthropic.types.RawMessageStreamEvent],
+    )
     async with stream:
         async for event in stream:
             if event.type == "message_start":
