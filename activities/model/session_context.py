@@ -154,10 +154,6 @@ class FileRefs:
         self._seen: OrderedDict[str, tuple[int, frozenset[str]]] = OrderedDict()
         self._max_sessions = max_sessions
 
-    def names_files(self, session_id: str) -> bool:
-        """Whether the session's processed user messages named a file when this worker last looked."""
-        return bool(self._seen.get(session_id, (0, frozenset[str]()))[1])
-
     async def referenced(self, db: AsyncSession, session: Session) -> set[str]:
         """The file ids named by the session's user messages, processed or queued."""
         after, known = self._seen.pop(session.id, (0, frozenset[str]()))
@@ -176,15 +172,40 @@ class FileRefs:
         return set(known) | referenced_files(rows)
 
 
-async def locked_context(db: AsyncSession, session: Session, refs: FileRefs) -> SessionContext | None:
-    """The context read inside the step's own locked transaction, for a session whose messages name no file.
+class OutsideReads:
+    """Sessions whose context a step reads before it takes the session lock (one worker's memory, bounded).
 
-    None when they name one: file bytes (perhaps from S3) are read outside the lock, by ``session_context``. Most
-    sessions name none, and then a step reads everything in one transaction instead of two.
+    Those whose messages name files (their bytes may come from S3) or whose agent has custom skills (two reads
+    each, up to 64 skills): the session lock is held by one step at a time, and on SQLite it holds every writer.
     """
-    if await refs.referenced(db, session):
+
+    def __init__(self, max_sessions: int = 4096) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._max_sessions = max_sessions
+
+    def __contains__(self, session_id: str) -> bool:
+        return session_id in self._ids
+
+    def add(self, session_id: str) -> None:
+        self._ids[session_id] = None
+        while len(self._ids) > self._max_sessions:
+            self._ids.popitem(last=False)
+
+
+def _has_custom_skills(agent: dict[str, Any]) -> bool:
+    entries: list[dict[str, Any]] = agent.get("skills") or []
+    return any(entry.get("type") == "custom" for entry in entries)
+
+
+async def locked_context(db: AsyncSession, session: Session, refs: FileRefs) -> SessionContext | None:
+    """The context read inside the step's own locked transaction: one transaction per step instead of two.
+
+    None for a session whose reads belong outside the lock (``OutsideReads``): then ``session_context`` reads it.
+    """
+    agent = dict(session.agent or {})
+    if _has_custom_skills(agent) or await refs.referenced(db, session):
         return None
-    return SessionContext(await system_prompt(db, session.id, dict(session.agent or {})), {})
+    return SessionContext(await system_prompt(db, session.id, agent), {})
 
 
 async def session_context(

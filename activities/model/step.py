@@ -45,7 +45,13 @@ from activities.model.history_cache import HistoryCache
 from activities.model.providers import ModelClients
 from activities.model.request import ModelRequest, Provider, build_request
 from activities.model.result import ModelResult
-from activities.model.session_context import FileRefs, SessionContext, locked_context, session_context
+from activities.model.session_context import (
+    FileRefs,
+    OutsideReads,
+    SessionContext,
+    locked_context,
+    session_context,
+)
 from activities.permissions import evaluate_builtin
 from activities.reconcile import ZERO_USAGE, close_dead_turn
 from dma.bus import INTERRUPT_KINDS, Bus
@@ -144,11 +150,11 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
     )
 
 
-class _NeedsFiles:
-    """``_begin`` found file references and read no context: read the files outside the lock, then call again."""
+class _ReadOutside:
+    """``_begin`` wrote nothing: the session's context is to be read outside the lock (``OutsideReads``)."""
 
 
-_NEEDS_FILES = _NeedsFiles()
+_READ_OUTSIDE = _ReadOutside()
 
 
 @dataclass
@@ -187,6 +193,7 @@ class ModelActivities:
         # Per-worker caches of what earlier steps read, so a step reads only what is new (docs/performance.md).
         self._history = HistoryCache()
         self._file_refs = FileRefs()
+        self._outside = OutsideReads()
 
     @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
@@ -261,29 +268,25 @@ class ModelActivities:
         return reply.result()
 
     async def _prepare(self, request: ModelStepRequest, step: Step, attempt: int) -> ModelStepReply | _Prepared:
-        """``_begin``, with the context read in its transaction or, for a session that names files, before it.
-
-        File bytes (perhaps from S3) are read outside the session lock; most sessions name no file and read
-        everything in the one transaction.
-        """
-        context = None
-        if self._file_refs.names_files(step.session_id):
-            context = await session_context(self._db, self._storage, step.session_id, self._file_refs)
+        """``_begin``, with the session's context read in its transaction, or before it (``OutsideReads``)."""
+        sid = step.session_id
+        context = await session_context(self._db, self._storage, sid, self._file_refs) if sid in self._outside else None
         prepared = await self._begin(request, step, attempt, context)
-        if isinstance(prepared, _NeedsFiles):  # the session's first message that names a file
-            context = await session_context(self._db, self._storage, step.session_id, self._file_refs)
+        if isinstance(prepared, _ReadOutside):  # found out in the transaction, which wrote nothing
+            self._outside.add(sid)
+            context = await session_context(self._db, self._storage, sid, self._file_refs)
             prepared = await self._begin(request, step, attempt, context)
-        assert not isinstance(prepared, _NeedsFiles)  # given a context, ``_begin`` reads none
+        assert not isinstance(prepared, _ReadOutside)  # given a context, ``_begin`` reads none
         return prepared
 
     async def _begin(
         self, request: ModelStepRequest, step: Step, attempt: int, context: SessionContext | None
-    ) -> ModelStepReply | _Prepared | _NeedsFiles:
+    ) -> ModelStepReply | _Prepared | _ReadOutside:
         """One transaction: replay check, start the turn, close dead spans, check the budget, read the context.
 
         This attempt's span opens here too, unless the context must be compacted first. Without ``context`` it is
-        read here, in the same transaction, unless the session's messages name files: then nothing is written and
-        ``_NEEDS_FILES`` says to read them (``session_context``) and call again.
+        read here, in the same transaction, unless it belongs outside the lock (``OutsideReads``): then nothing is
+        written, and ``_READ_OUTSIDE`` says to read it (``session_context``) and call again.
         """
         sid = step.session_id
         async with self._writer.locked(sid) as locked:
@@ -294,7 +297,7 @@ class ModelActivities:
             if (recorded := _replay(rows)) is not None:
                 return recorded
             if context is None and (context := await locked_context(db, session, self._file_refs)) is None:
-                return _NEEDS_FILES
+                return _READ_OUTSIDE
             now = utcnow()
             if request.mark_processed and not rows:
                 # A turn starts: one that another run left running (an operator's reset) is over.

@@ -19,7 +19,7 @@ from activities.model.anthropic_stream import messages_params
 from activities.model.history import COMPACTED, History, load_history
 from activities.model.history_cache import HistoryCache
 from activities.model.request import ModelRequest
-from activities.model.session_context import FileRefs
+from activities.model.session_context import FileRefs, OutsideReads, SessionContext, locked_context
 from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
@@ -207,3 +207,28 @@ async def test_file_refs_find_files_in_new_and_queued_messages(db: Database) -> 
         await log.mark_processed(session, row, ["sevt_4"], datetime.now(UTC))
     await _append(db, _message(5))
     assert await referenced() == {"file_a", "file_b", "file_queued"}
+
+
+async def test_the_context_is_read_in_the_step_lock_only_without_files_or_custom_skills(db: Database) -> None:
+    refs = FileRefs()
+
+    async def in_lock(agent: dict[str, Any]) -> SessionContext | None:
+        async with db.write() as session:
+            row = await log.lock_session(session, SESSION)
+            assert row is not None
+            row.agent = agent
+            return await locked_context(session, row, refs)
+
+    await _append(db, _message(1))
+    assert await in_lock({"system": "Be brief."}) == SessionContext("Be brief.", {})
+    # Custom skills are two reads each (up to 64 of them): read before the lock, not while holding it.
+    assert await in_lock({"skills": [{"type": "custom", "skill_id": "skill_x", "version": "latest"}]}) is None
+    assert await in_lock({"skills": [{"type": "anthropic", "skill_id": "pdf"}]}) is not None
+    # A message that names a file, processed or still queued: its bytes are read before the lock.
+    async with db.write() as session:
+        await log.insert_user_events(session, SESSION, [_message(2, "file_a")])
+    assert await in_lock({}) is None
+    outside = OutsideReads(max_sessions=2)
+    for session_id in ("sesn_a", "sesn_b", "sesn_c"):
+        outside.add(session_id)
+    assert "sesn_a" not in outside and "sesn_b" in outside and "sesn_c" in outside
