@@ -139,20 +139,22 @@ def _repair(messages: list[Message]) -> list[Message]:
     return messages
 
 
-def _reads_files(body: dict[str, Any]) -> bool:
-    items: list[Any] = body.get("content") or []
-    blocks = [cast("dict[str, Any]", item) for item in items if isinstance(item, dict)]
-    return any(block.get("type") in ("image", "document") and _source_kind(block) == "file" for block in blocks)
-
-
-def _source_kind(block: dict[str, Any]) -> object:
-    source: object = block.get("source")
-    return source.get("type") if isinstance(source, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType] - JSON
+def named_file(block: object) -> str | None:
+    """The file id an image or document block's ``file`` source names (None for any other block)."""
+    if not isinstance(block, dict):
+        return None
+    fields = cast("dict[str, Any]", block)
+    source: object = fields.get("source")
+    if fields.get("type") not in ("image", "document") or not isinstance(source, dict):
+        return None
+    named = cast("dict[str, Any]", source)
+    return str(named.get("file_id", "")) if named.get("type") == "file" else None
 
 
 def row_turn(row: SessionEvent) -> RowTurn:
     """What ``row`` gives every request from now on (its blocks are shared: nothing may change them)."""
-    if row.type == "user.message" and _reads_files(row.body):
+    content: list[object] = (row.body.get("content") or []) if row.type == "user.message" else []
+    if any(named_file(block) is not None for block in content):
         return RESOLVE
     return _event_blocks(row, {})
 

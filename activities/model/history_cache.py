@@ -37,7 +37,7 @@ class _Entry:
 
 
 def _turns(rows: Sequence[SessionEvent]) -> tuple[RowTurn, ...]:
-    found: list[RowTurn] = [row_turn(row) for row in rows]
+    found: list[RowTurn] = [row_turn(row) for row in rows]  # typed: a bare tuple() widens the literal
     return tuple(found)
 
 

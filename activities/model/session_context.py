@@ -18,7 +18,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.model.context import FileSources
+from activities.model.context import FileSources, named_file
 from dma.clock import as_utc, utcnow
 from dma.schemas.common import NotFoundError
 from dma.schemas.resources import OUTPUTS_DIR, SKILLS_DIR
@@ -103,11 +103,8 @@ def referenced_files(rows: Iterable[SessionEvent]) -> set[str]:
     for row in rows:
         if row.type != "user.message":
             continue
-        blocks: list[dict[str, Any]] = row.body.get("content") or []
-        for block in blocks:
-            source: dict[str, Any] = block.get("source") or {}
-            if block.get("type") in ("image", "document") and source.get("type") == "file":
-                found.add(str(source.get("file_id", "")))
+        blocks: list[object] = row.body.get("content") or []
+        found.update(file_id for block in blocks if (file_id := named_file(block)) is not None)
     return found
 
 
