@@ -81,9 +81,10 @@ def add_usage(session: Session, request_usage: dict[str, int]) -> None:
     session.usage = usage
 
 
-def start_running(session: Session, now: datetime) -> None:
-    """The session goes running: start counting active time (once per stretch)."""
+def start_running(session: Session, now: datetime, run: str) -> None:
+    """The session goes running in workflow run ``run``: start counting active time (once per stretch)."""
     session.status = "running"
+    session.turn_run = run
     if session.running_since is None:
         session.running_since = now
 

@@ -147,6 +147,8 @@ async def close_dead_turn(db: AsyncSession, session: Session, step: Step) -> boo
 
 async def reconcile_log(db: AsyncSession, session: Session, step: Step) -> BeginRunReply:
     """Close what the run before left open and say what the new run must pick up (the session row is locked)."""
+    # From here on the run before writes nothing more (``superseded``), even a model request still finishing.
+    session.turn_run = step.run
     reply = BeginRunReply()
     if await close_dead_turn(db, session, step):
         idle = None
@@ -165,3 +167,12 @@ async def reconcile_log(db: AsyncSession, session: Session, step: Step) -> Begin
         if wakeup.kind == "once" and wakeup.fire_at is not None:
             reply.wakeups.append(WakeupTimer(wakeup_id=wakeup.id, fire_at=as_utc(wakeup.fire_at)))
     return reply
+
+
+def superseded(session: Session, step: Step) -> bool:
+    """Whether another workflow run took the session over from ``step``'s (an operator's terminate or reset).
+
+    The run that took over closed the turn ``step``'s run left (``close_dead_turn``); a model request of the old
+    run that finishes later (a local activity runs on after its workflow is gone) must not add to it.
+    """
+    return session.turn_run is not None and session.turn_run != step.run

@@ -168,7 +168,7 @@ class TurnActivities:
             denials = await _denials(locked.db, step, request.answer_ids)
             await log.append(locked.db, locked.session, denials, now, hidden=True)
             await log.publish_results(locked.db, locked.session, request.order, now)
-            start_running(locked.session, now)
+            start_running(locked.session, now, step.run)
 
     @ACKNOWLEDGE_EVENTS.implement
     async def acknowledge_events(self, request: AcknowledgeRequest) -> None:

@@ -110,6 +110,8 @@ def build_workers(client: Client, settings: WorkerSettings, activities: SharedAc
         workflows=WORKFLOWS,
         activities=shared_activities(activities),
         max_concurrent_activities=settings.max_concurrent_activities,
+        # The model step runs as a local activity (workflows.session.LOCAL_MODEL_STEP): as many slots as task ones.
+        max_concurrent_local_activities=settings.max_concurrent_activities,
         # pydantic and the boundary types are deterministic and costly to re-import for every workflow run
         # (measured: 507 -> 186 KiB per cached workflow); share them with the sandbox.
         workflow_runner=SandboxedWorkflowRunner(

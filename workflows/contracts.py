@@ -121,6 +121,10 @@ class ToolUseRef(BaseModel):
         return self.kind == "custom" or self.permission == "ask"
 
 
+# ``ModelStepReply.stop_reason`` of a step that heard a ``user.interrupt`` on the bus and cut its request short.
+INTERRUPTED_ON_BUS = "interrupted"
+
+
 class ModelStepReply(BaseModel):
     """What the workflow needs to decide the next step. ``finished`` means the activity already ended the turn.
 

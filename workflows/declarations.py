@@ -51,6 +51,9 @@ BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), ma
 # A killed worker is noticed after this long without a heartbeat; activities heartbeat several times a second.
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 MODEL_STEP_TIMEOUT = timedelta(minutes=10)
+# A local activity's retry waits in the worker below this backoff and on a workflow timer above it; every model retry
+# waits at least a second, so all of them wait on timers and the workflow hears signals meanwhile.
+LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
 TOOLS_TIMEOUT = timedelta(minutes=15)
 TOOL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 PROVISION_TIMEOUT = timedelta(minutes=5)
@@ -109,6 +112,28 @@ class ActivityDef(Generic[RequestT, ReplyT]):
             retry_policy=retry or self.retry,
             # An interrupt cancels through the heartbeat; waiting for the activity to acknowledge means its cleanup
             # (closing the provider stream, killing the sandbox process) is done before the workflow moves on.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary[:200],
+        )
+
+    def start_local(
+        self, request: RequestT, *, summary: str, retry: RetryPolicy | None = None
+    ) -> workflow.ActivityHandle[ReplyT]:
+        """Run the activity in this worker as a local activity: no task-queue round trip, no history events of its own.
+
+        The workflow task stays open while it runs (the SDK heartbeats it), so a dead worker is noticed when that task
+        times out and the next worker runs the attempt again from its first number; an implementation must not take
+        its attempt number for a unique identity (``model_step`` takes the larger of it and what its log recorded).
+        Every retry waits on a workflow timer rather than in the worker, so signals (an interrupt) still arrive
+        between attempts.
+        """
+        return workflow.start_local_activity(
+            self.name,
+            request,
+            result_type=None if self.reply is type(None) else self.reply,
+            start_to_close_timeout=self.start_to_close,
+            retry_policy=retry or self.retry,
+            local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=summary[:200],
         )

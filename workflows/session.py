@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 from workflows.contracts import (
+    INTERRUPTED_ON_BUS,
     MAX_MODEL_CHAIN,
     Answer,
     Delivery,
@@ -28,6 +29,10 @@ from workflows.session_tools import ToolRunner
 from workflows.session_wakeups import WakeupClock, stop_clock
 
 __all__ = ["SessionWorkflow", "status_attributes"]
+
+# The model step runs as a local activity (``ActivityDef.start_local``): per turn, one workflow task and its round
+# trips fewer, and no activity events in history (docs/performance.md "Sixth pass").
+LOCAL_MODEL_STEP = "model-step-local-activity"
 
 
 def model_retry(max_attempts: int) -> RetryPolicy:
@@ -207,19 +212,29 @@ class SessionWorkflow:
             resume=resume,
         )
         summary = f"model {state.start.model or '(agent model)'} · turn {state.carry.turns} · step {step}"
-        handle = MODEL_STEP.start(request, summary=summary, retry=model_retry(state.start.model_max_attempts))
+        retry = model_retry(state.start.model_max_attempts)
+        # Runs before this change ran the step as a task-queue activity; they go on doing so when replayed.
+        start = MODEL_STEP.start_local if workflow.patched(LOCAL_MODEL_STEP) else MODEL_STEP.start
+        handle = start(request, summary=summary, retry=retry)
         state.show(f"the model (step {step})")
         try:
             await workflow.wait_condition(lambda: handle.done() or state.interrupted)
             if not handle.done():
                 handle.cancel()
             reply = await handle
-        except ActivityError as err:
-            if not isinstance(err.cause, CancelledError):
+        except FailureError as err:
+            # A local activity's failure is its own error (``ApplicationError``, ``TimeoutError``), not wrapped in an
+            # ``ActivityError`` as a task-queue activity's is; a cancellation is wrapped in both.
+            if not isinstance(err.cause if isinstance(err, ActivityError) else err, CancelledError):
                 dropped = starting + state.take_inbox() + state.take_interrupts()
                 await self._ledger.finish("retries_exhausted", error=err, processed=dropped)
                 return None
             raise Interrupted([]) from None
+        if reply.stop_reason == INTERRUPTED_ON_BUS and not state.interrupted:
+            # The step heard the interrupt on the bus, which the API rings only after its signal was taken; a local
+            # step's reply can come in the workflow task before the one that brings the signal.
+            await workflow.wait_condition(lambda: state.interrupted or state.closing is not None)
+            raise Interrupted([use.event_id for use in reply.tool_uses])
         if state.interrupted and not reply.finished:
             raise Interrupted([use.event_id for use in reply.tool_uses])
         return None if reply.stale else reply

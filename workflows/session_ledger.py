@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from workflows.contracts import (
     AcknowledgeRequest,
@@ -44,14 +44,15 @@ class Ledger:
         self,
         stop_reason: StopReason,
         *,
-        error: ActivityError | None = None,
+        error: FailureError | None = None,
         processed: list[str] | None = None,
         close: list[str] | None = None,
         blocking: list[str] | None = None,
         close_message: str | None = None,
     ) -> None:
         """Go idle: ``session.usage`` + ``session.status_idle`` (after an error and closing cut-off calls)."""
-        cause = error.cause if error is not None else None
+        # A task-queue activity's failure wraps the activity's error; a local activity's failure is that error.
+        cause = error.cause if isinstance(error, ActivityError) else error
         error_type = cause.type if isinstance(cause, ApplicationError) else None
         # MCP failures name their server as the error's first detail (activities.mcp.activities).
         details = cause.details if isinstance(cause, ApplicationError) else ()

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.events import (
     EventWriter,
+    Locked,
     Step,
     add_usage,
     error_event,
@@ -53,7 +54,7 @@ from activities.model.session_context import (
     session_context,
 )
 from activities.permissions import evaluate_builtin
-from activities.reconcile import ZERO_USAGE, close_dead_turn
+from activities.reconcile import ZERO_USAGE, close_dead_turn, superseded
 from dma.bus import INTERRUPT_KINDS, Bus
 from dma.catalog.catalog import ModelCatalog, Route, UnknownModel
 from dma.clock import utcnow
@@ -61,8 +62,8 @@ from dma.storage import BlobStore
 from dma.store import events as log
 from dma.store.engine import Database
 from dma.store.events import NewEvent
-from dma.store.tables import SessionEvent
-from workflows.contracts import ModelStepReply, ModelStepRequest, ToolUseRef
+from dma.store.tables import Session, SessionEvent
+from workflows.contracts import INTERRUPTED_ON_BUS, ModelStepReply, ModelStepRequest, ToolUseRef
 from workflows.declarations import MODEL_STEP
 
 PREVIEW_CHARS = 80
@@ -150,6 +151,36 @@ def _replay(rows: list[SessionEvent]) -> ModelStepReply | None:
     )
 
 
+def _superseded() -> ApplicationError:
+    """What a step of a run that another run took over raises: it records nothing, and nobody waits for it."""
+    message = "another run of the session's workflow took the session over"
+    return ApplicationError(message, type="run_superseded", non_retryable=True)
+
+
+def _held(locked: Locked | None, step: Step, *, takes_over: bool) -> tuple[AsyncSession, Session]:
+    """The locked session a step may write to.
+
+    Raises:
+        SessionGone: it was deleted.
+        ApplicationError: another run took it over (``superseded``), and the step does not start a turn.
+    """
+    if locked is None:
+        raise SessionGone(step.session_id)
+    if not takes_over and superseded(locked.session, step):
+        raise _superseded()
+    return locked.db, locked.session
+
+
+def _next_attempt(rows: list[SessionEvent]) -> int:
+    """The attempt after the last one this step recorded (1 if none).
+
+    Event ids name their attempt (``span@N``). A local activity whose worker died runs again from attempt 1, so the
+    attempt number Temporal gives cannot tell a new attempt from a dead one: the log can.
+    """
+    numbers = [int((row.extra or {}).get("attempt", 0)) for row in rows if row.type == "span.model_request_start"]
+    return max(numbers, default=0) + 1
+
+
 class _ReadOutside:
     """``_begin`` wrote nothing: the session's context is to be read outside the lock (``OutsideReads``)."""
 
@@ -198,10 +229,15 @@ class ModelActivities:
     @MODEL_STEP.implement
     async def model_step(self, request: ModelStepRequest) -> ModelStepReply:
         """Run one model request for the session and record what it produced."""
+        info = activity.info()
+        if info.is_local:
+            # The workflow runs it as a local activity (``ActivityDef.start_local``), which has no heartbeat: the SDK
+            # keeps its workflow task alive, and Temporal's cancellation arrives with that task's next heartbeat.
+            return await self._model_step(request, info.attempt)
         # Heartbeat through the DB writes too: a write waiting on a busy database must not look like a dead worker.
         # Rarely: an interrupt comes over the bus (``_stream``), so heartbeats are for liveness and a lost bus message.
         async with heartbeating(MODEL_HEARTBEAT_SECONDS):
-            return await self._model_step(request, activity.info().attempt)
+            return await self._model_step(request, info.attempt)
 
     async def _model_step(self, request: ModelStepRequest, attempt: int) -> ModelStepReply:
         step = Step.current(request.session_id, request.step)
@@ -215,6 +251,7 @@ class ModelActivities:
         if prepared.problem is not None or plan is None or model_request is None:
             problem = prepared.problem or ProviderFailure("unknown_error", "model request could not be built", False)
             raise await self._fail(step, plan, problem, span_open=False, called=False)
+        attempt = plan.number  # ``_begin`` may have moved past the attempts an earlier worker recorded
         # MCP tool lists may need the network: fetched outside the transaction of ``_begin``.
         mcp = await self._mcp_tools(step, attempt, prepared.agent, model_request)
         if mcp.definitions():
@@ -231,7 +268,7 @@ class ModelActivities:
             # The workflow already has the interrupt (the API sends it on the bus only after the signal): it ends the
             # turn on this reply, as it would on a cancellation, without waiting for the next heartbeat to carry one.
             await self._close_span(step, attempt, plan.route)
-            return ModelStepReply(stop_reason="interrupted")
+            return ModelStepReply(stop_reason=INTERRUPTED_ON_BUS)
         except asyncio.CancelledError:
             if span_open:
                 await asyncio.shield(self._close_span(step, attempt, plan.route))
@@ -290,18 +327,20 @@ class ModelActivities:
         """
         sid = step.session_id
         async with self._writer.locked(sid) as locked:
-            if locked is None:
-                raise SessionGone(sid)
-            db, session = locked.db, locked.session
+            # A turn's first step takes the session over (``start_running``); a later one only goes on in its run.
+            db, session = _held(locked, step, takes_over=bool(request.mark_processed))
             rows = await log.step_events(db, sid, step.run, step.number)
             if (recorded := _replay(rows)) is not None:
                 return recorded
+            attempt = max(attempt, _next_attempt(rows))
             if context is None and (context := await locked_context(db, session, self._file_refs)) is None:
                 return _READ_OUTSIDE
             now = utcnow()
             if request.mark_processed and not rows:
-                # A turn starts: one that another run left running (an operator's reset) is over.
+                # A turn starts: one that another run left running (an operator's reset) is over, and that run
+                # writes nothing more (``superseded``), even if this turn turns out stale.
                 await close_dead_turn(db, session, step)
+                session.turn_run = step.run
             marked = await log.mark_processed(db, session, request.mark_processed, now)
             partly_done = len(marked) < len(request.mark_processed)
             if not rows and partly_done and await _stale(db, sid, request.mark_processed, marked):
@@ -329,7 +368,7 @@ class ModelActivities:
             if prepared.span_open and plan is not None:
                 new.append(self._span_start(step, attempt, plan.route))
             # No event of this step existed when the transaction read them (``rows``): these ids are all new.
-            start_running(session, now)  # before the append, so the row's changes go out in one UPDATE
+            start_running(session, now, step.run)  # before the append, so the row's changes go out in one UPDATE
             await log.append(db, session, new, now, fresh_ids=not rows)
         return prepared
 
@@ -372,14 +411,13 @@ class ModelActivities:
         done = await compact(provider, route, request, history)
         rebuilt = replace(request, messages=History(done.kept, done.summary, history.files).messages())
         async with self._writer.locked(step.session_id) as locked:
-            if locked is None:
-                raise SessionGone(step.session_id)
+            db, session = _held(locked, step, takes_over=False)
             new: list[NewEvent] = []
             for index, usage in enumerate(done.usages):
                 slot = f"compact@{attempt}.{index}"
                 wire_usage = usage.as_wire()
-                add_usage(locked.session, wire_usage)
-                cost = charge(locked.session, route, wire_usage)
+                add_usage(session, wire_usage)
+                cost = charge(session, route, wire_usage)
                 new.append(step.event(slot, "span.model_request_start", _model_fields(route), {"compaction": True}))
                 body = {"model_request_start_id": step.event_id(slot), "is_error": False, "model_usage": wire_usage}
                 extra = {"compaction": True}
@@ -388,7 +426,7 @@ class ModelActivities:
             compacted = {"summary": done.summary, "from_seq": done.from_seq, "model": route.model_id}
             new.append(step.event(f"compacted@{attempt}", COMPACTED, {}, compacted))
             new.append(self._span_start(step, attempt, route))
-            await log.append(locked.db, locked.session, new)
+            await log.append(db, session, new)
         budget = input_budget(route, rebuilt) or 0
         if request_tokens(rebuilt) > budget:
             raise CompactionTooSmall(f"the recent part alone exceeds the {route.spec.context_window}-token window")
@@ -422,6 +460,8 @@ class ModelActivities:
             new.append(error_event(step, f"error@{attempt}", failure.error_type, decision.message, "retrying"))
             new.append(status_event(step, f"rescheduled@{attempt}", "session.status_rescheduled"))
         async with self._writer.locked(step.session_id) as locked:
+            if locked is not None and superseded(locked.session, step):
+                return _superseded()
             if locked is not None:
                 if decision.retrying:
                     locked.session.status = "rescheduling"
@@ -437,7 +477,7 @@ class ModelActivities:
         """An interrupted request still ends its span (API_CONTRACT.md §3.3)."""
         span_end = _span_end(step, attempt, dict(ZERO_USAGE), True, route=route)
         async with self._writer.locked(step.session_id) as locked:
-            if locked is not None:
+            if locked is not None and not superseded(locked.session, step):
                 await log.append(locked.db, locked.session, [span_end])
 
     async def _record_success(
@@ -449,6 +489,8 @@ class ModelActivities:
         async with self._writer.locked(step.session_id) as locked:
             if locked is None:
                 raise ApplicationError("session was deleted", type="session_gone", non_retryable=True)
+            if superseded(locked.session, step):
+                raise _superseded()
             add_usage(locked.session, usage)
             cost = charge(locked.session, plan.route, usage)
             extra = {"stop_reason": result.stop_reason}

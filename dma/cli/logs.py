@@ -22,6 +22,7 @@ CHATTY_LIBRARIES = ("httpx", "httpx2", "httpcore", "alembic", "uvicorn.access", 
 PARAMETER_LOGGERS = ("aiosqlite", "sqlalchemy.engine")
 TURN_LOGGER = "temporalio.workflow"
 CORE_LOGGER = "temporalio.core"
+LONG_WORKFLOW_TASK = "TMPRL1104"
 
 
 def level_number(level: str) -> int:
@@ -45,10 +46,25 @@ def configure(level: str) -> None:
     _forward_core_logs(number)
 
 
+class _LongWorkflowTasks(logging.Filter):
+    """Drops the core's warning that a workflow task ran over 5 s (TMPRL1104).
+
+    A model step is a local activity (``workflows.session.LOCAL_MODEL_STEP``) and holds its workflow task open for
+    as long as the model answers, so every model call longer than 5 s would print it. Workflow code that is stuck
+    still shows: the SDK's deadlock detection fails its task after 2 s, and that failure is logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return LONG_WORKFLOW_TASK not in record.getMessage()
+
+
 def _forward_core_logs(number: int) -> None:
     """Route the Temporal core's logs through Python logging, at WARN (DEBUG: INFO), before any client connects."""
     core_level = "INFO" if number <= logging.DEBUG else "WARN"
-    forwarding = LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER))
+    core = logging.getLogger(CORE_LOGGER)
+    if not any(isinstance(known, _LongWorkflowTasks) for known in core.filters):
+        core.addFilter(_LongWorkflowTasks())
+    forwarding = LogForwardingConfig(logger=core)
     telemetry = TelemetryConfig(
         logging=LoggingConfig(filter=TelemetryFilter(core_level=core_level, other_level="ERROR"), forwarding=forwarding)
     )

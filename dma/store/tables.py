@@ -103,6 +103,10 @@ class Session(SQLModel, table=True):
     active_seconds: float = 0.0
     # When the current stretch of running began (null while idle); closed into active_seconds at each idle.
     running_since: datetime | None = _ts(nullable=True)
+    # The workflow run that last started or took over a turn (``activities.events.start_running``, the reconcile of
+    # a new run). A run an operator terminated or reset may still be finishing a model request in its worker (a local
+    # activity outlives its workflow): its steps write nothing once another run holds the session.
+    turn_run: str | None = Field(default=None, max_length=64)
     # When the reconciler next hands this session's waiting user events to its workflow again (api/redelivery.py);
     # null: as soon as a queued event is older than the grace period.
     redeliver_at: datetime | None = _ts(nullable=True)

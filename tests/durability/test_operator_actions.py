@@ -73,9 +73,10 @@ def assert_coherent(events: list[Any]) -> None:
     assert uses <= answered, "every tool use has a result"
 
 
-def wait_running(client: anthropic.Anthropic, session_id: str) -> None:
+def wait_running(client: anthropic.Anthropic, session_id: str, requests: int = 1) -> None:
+    """Until the session's ``requests``-th model request has started."""
     deadline = time.monotonic() + 20
-    while not any(e.type == "span.model_request_start" for e in client.beta.sessions.events.list(session_id)):
+    while sum(e.type == "span.model_request_start" for e in client.beta.sessions.events.list(session_id)) < requests:
         assert time.monotonic() < deadline, "the turn never started"
         time.sleep(0.05)
 
@@ -123,11 +124,15 @@ def test_reset_after_a_turn_then_a_message_gets_its_reply(client: anthropic.Anth
 
 def test_reset_while_a_turn_runs_then_a_message_gets_its_reply(client: anthropic.Anthropic, stack: Stack) -> None:
     session = make_session(client)
+    # A run's first workflow task completes only after its first model step (a local activity): a turn before the
+    # long one gives the operator a task to reset to, as any session with a past has.
+    client.beta.sessions.events.send(session.id, events=[user_message("one")])
+    wait_for_idle_events(client, session.id, 1)
     client.beta.sessions.events.send(session.id, events=[user_message("[[slow:6]] a long one")])
-    wait_running(client, session.id)
+    wait_running(client, session.id, requests=2)
     reset(stack, session.id, "first")
     client.beta.sessions.events.send(session.id, events=[user_message("two")])
-    events = wait_for_idle_events(client, session.id, 2, timeout=40)
+    events = wait_for_idle_events(client, session.id, 3, timeout=40)
     assert replies(events)[-1].endswith("two")
     assert_coherent(events)
     assert client.beta.sessions.retrieve(session.id).status == "idle"

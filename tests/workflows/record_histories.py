@@ -1,14 +1,17 @@
 """Records workflow histories of representative sessions into ``histories/`` for the replay test.
 
-Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py [GROUP ...]``, groups: scenario,
-terminated, models, mcp, wakeups) only when a workflow change is meant to be incompatible *and* old histories no
-longer matter, or to add the histories of new behaviour (name its group); otherwise guard the change with
-``workflow.patched`` and keep the old histories, which is the point of the replay test.
+Run it (``PYTHONPATH=. .venv/bin/python tests/workflows/record_histories.py [--prefix P] [GROUP ...]``, groups:
+scenario, terminated, models, mcp, wakeups) only when a workflow change is meant to be incompatible *and* old
+histories no longer matter, or to add the histories of new behaviour (name its group); otherwise guard the change
+with ``workflow.patched`` and keep the old histories, which is the point of the replay test. ``--prefix`` writes
+``P.<name>.json`` beside the histories already kept: those of a patched path (``local_model_step.*`` ran
+``workflows.session.LOCAL_MODEL_STEP``; the files without a prefix ran the model step as a task-queue activity).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from pathlib import Path
@@ -165,7 +168,7 @@ def _wait_for_use(client: anthropic.Anthropic, session_id: str, kind: str = "age
         time.sleep(0.05)
 
 
-async def dump(stack: Stack, sessions: dict[str, str]) -> None:
+async def dump(stack: Stack, sessions: dict[str, str], prefix: str = "") -> None:
     """Each session's longest run (a session that continued as new has several; the last may be empty)."""
     temporal = await connect_client(stack.temporal_address, "default")
     for name, session_id in sessions.items():
@@ -173,11 +176,14 @@ async def dump(stack: Stack, sessions: dict[str, str]) -> None:
         runs = [run.run_id async for run in temporal.list_workflows(f"WorkflowId = '{session_id}'")]
         histories = [await temporal.get_workflow_handle(session_id, run_id=run).fetch_history() for run in runs]
         longest = max(histories, key=lambda history: len(history.events))
-        (HERE / f"{name}.json").write_text(longest.to_json())
+        (HERE / f"{prefix + '.' if prefix else ''}{name}.json").write_text(longest.to_json())
 
 
-def main(only: list[str]) -> None:
+def main(only: list[str], prefix: str = "") -> None:
     """Record every scenario, or only the groups named (``scenario``, ``terminated``, ``models``, ``mcp``)."""
+    # Before the fake MCP server: the ``mcp`` SDK's server otherwise gives the root logger a rich handler, which
+    # the workflow sandbox cannot import when workflow code logs (every workflow task then fails).
+    logging.basicConfig(level=logging.WARNING)
     directory = traversable_dir("dma-histories-")
     temporal = TemporalDevServer(directory)
     temporal.start()
@@ -206,11 +212,13 @@ def main(only: list[str]) -> None:
                 sessions |= mcp_sessions(client, mcp)
             if not only or "wakeups" in only:
                 sessions |= wakeup_sessions(client, stack)
-            asyncio.run(dump(stack, sessions))
+            asyncio.run(dump(stack, sessions, prefix))
         finally:
             stack.stop()
             temporal.stop()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    named = args[args.index("--prefix") + 1] if "--prefix" in args else ""
+    main([arg for arg in args if arg not in ("--prefix", named)], named)

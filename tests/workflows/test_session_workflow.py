@@ -20,6 +20,7 @@ from tests.stack import TemporalDevServer
 from tests.workflows.fakes import DONE, Fakes, calls_tools, eventually, mcp_uses, running, start_session, uses
 from workflows import session_tools
 from workflows.contracts import (
+    INTERRUPTED_ON_BUS,
     MAX_MODEL_CHAIN,
     Answer,
     BeginRunReply,
@@ -129,6 +130,21 @@ async def test_interrupt_of_the_first_model_request_marks_its_batch_processed(te
     assert {"m1", "i1"} <= set(finish.processed_ids)
 
 
+async def test_a_step_cut_short_on_the_bus_waits_for_the_interrupts_signal(temporal: Client) -> None:
+    """The step hears the interrupt on the bus; its reply may come in a workflow task before the signal's."""
+    fakes = Fakes(replies=[ModelStepReply(stop_reason=INTERRUPTED_ON_BUS)])
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]))
+        await eventually(lambda: bool(fakes.called("model_step")))
+        await asyncio.sleep(1.0)  # the reply is in; the workflow waits, and starts no other request meanwhile
+        assert len(fakes.called("model_step")) == 1 and not finishes(fakes)
+        await handle.signal(SessionWorkflow.deliver, Delivery(interrupt_ids=["i1"]))
+        await eventually(lambda: bool(finishes(fakes)))
+    finish = finishes(fakes)[0]
+    assert finish.stop_reason == "end_turn" and {"m1", "i1"} <= set(finish.processed_ids)
+    assert len(fakes.called("model_step")) == 1
+
+
 async def test_calls_run_in_the_models_order_and_reads_side_by_side(temporal: Client) -> None:
     batch = uses("read", "glob", "bash", "grep")
     fakes = Fakes(replies=[calls_tools(batch), DONE], tool_seconds={"read": 1.0, "glob": 1.0, "bash": 0.5})
@@ -197,10 +213,12 @@ async def test_activities_and_the_workflow_are_readable_in_the_ui(temporal: Clie
         details = await until_details(handle, "waiting for a message")
         described = await handle.describe()
         history = await handle.fetch_history()
+    # The model step is a local activity: its summary is on its marker, the other activities' on their schedule.
     summaries = [
         event.user_metadata.summary
         for event in history.events
         if event.HasField("activity_task_scheduled_event_attributes")
+        or (event.HasField("marker_recorded_event_attributes") and event.user_metadata.HasField("summary"))
     ]
     texts = [pydantic_data_converter.payload_converter.from_payload(s, str) for s in summaries]
     assert any(text.startswith("model fake · turn 1 · step") for text in texts), texts
