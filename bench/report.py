@@ -8,9 +8,7 @@ BREAKDOWN_LABELS = {
     "post_response": "POST /events answered (DB write + signal-with-start)",
     "api_to_signal": "POST sent → signal in Temporal history",
     "signal_to_workflow_task": "signal → workflow task started on the worker",
-    "workflow_task": "workflow task (run workflow code, respond)",
-    "activity_dispatch": "workflow task completed → `model_step` started",
-    "activity_to_model": "`model_step` started → model gets the request",
+    "workflow_task_to_model": "workflow task started → model gets the request (workflow code, local `model_step`)",
     "model": "model answers (fake, instant)",
     "model_done_to_idle_on_sse": "model done → `session.status_idle` at the client",
 }
@@ -116,7 +114,8 @@ def _other_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (
             "Temporal round trips per plain turn (from workflow history)",
             f"{trips['signals']:g} signal-with-start, {trips['workflow_tasks']:g} workflow tasks, "
-            f"{trips['activity_tasks']:g} activity task; {trips['events_per_turn']:g} history events",
+            f"{trips['activity_tasks']:g} activity tasks, {trips['local_activities']:g} local activity; "
+            f"{trips['events_per_turn']:g} history events",
             "",
             "",
         )

@@ -333,8 +333,8 @@ def _name(event: HistoryEvent) -> str:
 async def round_trips(bench: Bench, turns: int) -> dict[str, Any]:
     """History events per plain turn: (events after N turns − events after 1 turn) / (N − 1).
 
-    Each turn waits for the workflow task that follows the activity, so turns do not share workflow tasks (a turn
-    sent right after the previous one went idle can ride on that task and look cheaper than an isolated turn).
+    Each turn waits until its workflow task has completed, so turns do not share workflow tasks (a turn sent right
+    after the previous one went idle can ride on that task and look cheaper than an isolated turn).
     """
     session_id = await bench.api.create_session(bench.agent_id, bench.environment_id)
     counts: list[Counter[str]] = []
@@ -354,6 +354,8 @@ async def round_trips(bench: Bench, turns: int) -> dict[str, Any]:
         "events_per_turn": round(sum(per_turn.values()), 2),
         "workflow_tasks": per_turn.get("workflow_task_completed", 0),
         "activity_tasks": per_turn.get("activity_task_completed", 0),
+        # The model step's marker (a local activity: no task of its own).
+        "local_activities": per_turn.get("marker_recorded", 0),
         "signals": per_turn.get("workflow_execution_signaled", 0),
         "first_turn_events": sum(first.values()),
     }
@@ -364,23 +366,13 @@ def _after(events: list[HistoryEvent], position: int, kind: EventType.ValueType)
 
 
 def _turn_marks(events: list[HistoryEvent], signal: int) -> dict[str, float]:
-    """Event times of the tasks that served the signal at ``signal``: the first workflow task that saw it, and the
-    activity that task scheduled."""
+    """Event times of the workflow task that served the signal at ``signal``.
+
+    The model step runs inside that task as a local activity (``workflows.session.LOCAL_MODEL_STEP``), so the task's
+    start is the last Temporal stamp before the model gets the request.
+    """
     wft_started = _after(events, signal, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
-    wft_completed = _after(events, wft_started, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-    scheduled = _after(events, wft_completed, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-    started = next(
-        e
-        for e in events[scheduled:]
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and e.activity_task_started_event_attributes.scheduled_event_id == events[scheduled].event_id
-    )
-    return {
-        "signaled": _seconds(events[signal]),
-        "wft_started": _seconds(events[wft_started]),
-        "wft_completed": _seconds(events[wft_completed]),
-        "activity_started": _seconds(started),
-    }
+    return {"signaled": _seconds(events[signal]), "wft_started": _seconds(events[wft_started])}
 
 
 def breakdown(sessions: list[tuple[list[HistoryEvent], list[TurnTiming]]], records: dict[str, dict[str, Any]]) -> Any:
@@ -396,9 +388,7 @@ def breakdown(sessions: list[tuple[list[HistoryEvent], list[TurnTiming]]], recor
             spans = [
                 ("api_to_signal", timing.sent_wall, marks["signaled"]),
                 ("signal_to_workflow_task", marks["signaled"], marks["wft_started"]),
-                ("workflow_task", marks["wft_started"], marks["wft_completed"]),
-                ("activity_dispatch", marks["wft_completed"], marks["activity_started"]),
-                ("activity_to_model", marks["activity_started"], record["arrived_wall"]),
+                ("workflow_task_to_model", marks["wft_started"], record["arrived_wall"]),
                 ("model", record["arrived_wall"], record["finished_wall"]),
             ]
             for name, begin, end in spans:

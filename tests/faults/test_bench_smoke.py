@@ -14,9 +14,7 @@ STEPS = (
     "post_response",
     "api_to_signal",
     "signal_to_workflow_task",
-    "workflow_task",
-    "activity_dispatch",
-    "activity_to_model",
+    "workflow_task_to_model",
     "model",
     "model_done_to_idle_on_sse",
 )
@@ -54,7 +52,7 @@ def test_bench_quick_reports_every_row() -> None:
     idle = results["idle_cost"]
     assert idle["sessions"] >= 50 and idle["rss_after_mib"]["dma"] > 0 and idle["rss_after_mib"]["temporal"] > 0
     trips = results["round_trips"]
-    assert trips["signals"] >= 1 and trips["workflow_tasks"] >= 1 and trips["activity_tasks"] >= 1
+    assert trips["signals"] >= 1 and trips["workflow_tasks"] >= 1 and trips["local_activities"] >= 1
     table = results["table"]
     for label in ("Plain turn", "Pre-model", "First delta", "Throughput", "Idle cost", "round trips", "Tool turn"):
         assert label in table, f"the table has no {label!r} row"
