@@ -60,6 +60,23 @@ ActivityImpl = Callable[..., Any]
 
 WORKFLOWS = [SessionWorkflow, CredentialProbeWorkflow, DeploymentFireWorkflow, WakeupFireWorkflow]
 
+# Modules the sandbox shares with every workflow run instead of re-importing them for each run. pydantic and the
+# boundary types: deterministic, and costly to re-import (measured: 507 -> 186 KiB per cached workflow).
+# ``SessionWorkflow``'s own modules: a session's run ends when it goes idle, so every plain turn starts a new run, and
+# re-importing them cost 4.6 ms a run (11.7 ms where no bytecode cache is written), a third of a plain turn's time in
+# the worker (docs/performance.md "Seventh pass"). Shared, they are no longer checked by the sandbox at run time;
+# tests check them instead: the workflow tests and the replay test run ``SessionWorkflow`` in the default sandbox,
+# and ``tests/workers/test_sandbox_passthrough.py`` keeps these modules free of mutable state and this list whole.
+BOUNDARY_MODULES = ("pydantic", "pydantic_core", "workflows.contracts", "workflows.declarations")
+SESSION_WORKFLOW_MODULES = (
+    "workflows.session",
+    "workflows.session_ledger",
+    "workflows.session_state",
+    "workflows.session_tools",
+    "workflows.session_wakeups",
+)
+WORKER_SANDBOX = SandboxRestrictions.default.with_passthrough_modules(*BOUNDARY_MODULES, *SESSION_WORKFLOW_MODULES)
+
 
 @dataclass(frozen=True)
 class SharedActivities:
@@ -112,13 +129,7 @@ def build_workers(client: Client, settings: WorkerSettings, activities: SharedAc
         max_concurrent_activities=settings.max_concurrent_activities,
         # The model step runs as a local activity (workflows.session.LOCAL_MODEL_STEP): as many slots as task ones.
         max_concurrent_local_activities=settings.max_concurrent_activities,
-        # pydantic and the boundary types are deterministic and costly to re-import for every workflow run
-        # (measured: 507 -> 186 KiB per cached workflow); share them with the sandbox.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                "pydantic", "pydantic_core", "workflows.contracts", "workflows.declarations"
-            )
-        ),
+        workflow_runner=SandboxedWorkflowRunner(restrictions=WORKER_SANDBOX),
         **common,  # pyright: ignore[reportArgumentType] - both values are timedeltas
     )
     host = Worker(

@@ -15,7 +15,8 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.contracts import (
     AcknowledgeRequest,
@@ -252,6 +253,10 @@ assert {d.name for d in DECLARED} == {
 }, "a declaration has no fake here"
 
 
+# Only pydantic passes through (its re-import is slow, and it is not workflow code).
+STRICT_SANDBOX = SandboxRestrictions.default.with_passthrough_modules("pydantic", "pydantic_core")
+
+
 @asynccontextmanager
 async def running(client: Client, fakes: Fakes, host_polled: bool = True) -> AsyncIterator[str]:
     """Workers for the session queue (and the fake sandbox host's queue unless ``host_polled`` is False)."""
@@ -262,7 +267,9 @@ async def running(client: Client, fakes: Fakes, host_polled: bool = True) -> Asy
         task_queue=queue,
         workflows=[SessionWorkflow],
         activities=activities,
-        workflow_runner=UnsandboxedWorkflowRunner(),
+        # The default sandbox, which re-imports the workflow's modules for every run and checks what they touch: the
+        # worker shares them with every run (workers.main.WORKER_SANDBOX), so the check happens here instead.
+        workflow_runner=SandboxedWorkflowRunner(restrictions=STRICT_SANDBOX),
     )
     async with shared:
         if not host_polled:
