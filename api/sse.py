@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import Request
-
 from api.deps import AppState
-from api.sse_feed import ROW_PAGE, STREAM_ENDING_TYPES, Listener, frame
+from api.sse_feed import ROW_PAGE, STREAM_ENDING_TYPES, Listener, Outgoing, frame
 from dma.store import events as log
 
 PING_SECONDS = 15.0
@@ -47,7 +45,23 @@ async def _catch_up(state: AppState, listener: Listener, sent: set[str]) -> Asyn
                 return
 
 
-async def stream_events(request: Request, state: AppState, options: StreamOptions) -> AsyncIterator[str]:
+def _unsent(listener: Listener, batch: list[Outgoing], sent: set[str]) -> tuple[list[str], bool]:
+    """The frames of ``batch`` this connection has not sent, up to one that ends the stream (and whether one did)."""
+    texts: list[str] = []
+    for item in batch:
+        if item.seq is not None:
+            if item.seq <= listener.cursor:
+                continue  # already sent while catching up
+            listener.cursor = item.seq
+        elif item.target is not None and item.target in sent:
+            continue
+        texts.append(item.text)
+        if item.ends:
+            return texts, True
+    return texts, False
+
+
+async def stream_events(state: AppState, options: StreamOptions) -> AsyncIterator[str]:
     """Yield frames until the client leaves, falls too far behind, or the session ends."""
     listener = state.streams.join(
         state.db, state.bus, options.session_id, options.previews, options.after_seq, options.poll_seconds
@@ -65,19 +79,16 @@ async def stream_events(request: Request, state: AppState, options: StreamOption
             if listener.dropped:
                 return  # too far behind (or the feed stopped): the client reconnects with Last-Event-ID
             if not batch:
-                if await request.is_disconnected():
-                    return
+                # No poll of the connection here: a client that left ends the stream by itself (Starlette cancels
+                # it when the server reports the disconnect, and on ASGI 2.4 servers the send fails). Polling cost
+                # anyio a cancel scope per idle stream per heartbeat (docs/performance.md "Seventh pass").
                 yield frame("ping", {})
                 continue
-            for item in batch:
-                if item.seq is not None:
-                    if item.seq <= listener.cursor:
-                        continue  # already sent while catching up
-                    listener.cursor = item.seq
-                elif item.target is not None and item.target in sent:
-                    continue
-                yield item.text
-                if item.ends:
-                    return
+            texts, ends = _unsent(listener, batch, sent)
+            if texts:
+                # One write per wake-up, not one per frame: a fan-out to thousands of streams is thousands of sends.
+                yield "".join(texts)
+            if ends:
+                return
     finally:
         state.streams.leave(listener)

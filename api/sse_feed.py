@@ -289,3 +289,8 @@ class StreamHub:
     def feeds(self) -> int:
         """How many sessions have a running feed (for tests and metrics)."""
         return len(self._feeds)
+
+    def listeners(self, session_id: str) -> int:
+        """How many connections listen to the session's feed (for tests and metrics)."""
+        feed = self._feeds.get(session_id)
+        return 0 if feed is None else len(feed.listeners)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
+from fastapi import FastAPI
 
 from activities.sandboxes.egress import EgressOptions
 from api.app import create_app
@@ -120,6 +121,7 @@ class Stack:
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     db: Database | None = None
     bus: Bus | None = None
+    app: FastAPI | None = None
     _thread: threading.Thread | None = None
     _stop: asyncio.Event | None = None
     _ready: Future[None] = field(default_factory=Future)
@@ -214,7 +216,7 @@ class Stack:
         self.bus = make_bus(self.database_url, self.data_dir, listen=True)
         await self.bus.start()
         client = await connect_client(self.temporal_address, "default")
-        app = create_app(self.api_settings(), db=self.db, temporal=client, bus=self.bus)
+        app = self.app = create_app(self.api_settings(), db=self.db, temporal=client, bus=self.bus)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         serving = asyncio.create_task(server.serve())
         try:

@@ -176,7 +176,7 @@ async def stream_session_events(
     poll = state.settings.sse_poll_seconds or DEFAULT_POLL_SECONDS
     options = StreamOptions(session_id, frozenset(previews), after_seq, poll)
     return StreamingResponse(
-        stream_events(request, state, options),
+        stream_events(state, options),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )

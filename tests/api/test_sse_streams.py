@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,6 +119,38 @@ def test_a_stream_resuming_behind_the_shared_reader_misses_nothing(client: anthr
     both = _turn_ids(client, session.id)
     assert [e["id"] for e in resumed] == both[2:]
     assert [e["id"] for e in live] == both[len(first) :]
+
+
+async def _open_and_leave(stack: Stack, session_id: str, streams: int) -> int:
+    """Open ``streams`` streams, wait until each has its opening comment, then drop the connections.
+
+    Returns:
+        How many listeners the session's feed had while they were open.
+    """
+    assert stack.app is not None
+    hub = stack.app.state.dma.streams
+    auth = {"authorization": f"Bearer {API_KEY}"}
+    path = f"/v1/sessions/{session_id}/events/stream"
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=auth, timeout=TURN_SECONDS) as http:
+        async with AsyncExitStack() as open_streams:
+            readers: list[AsyncIterator[str]] = []  # held: a line iterator that is collected closes its response
+            for _ in range(streams):
+                response = await open_streams.enter_async_context(http.stream("GET", path))
+                readers.append(response.aiter_lines())
+                assert (await anext(readers[-1])).startswith(":")
+            return int(hub.listeners(session_id))
+
+
+def test_clients_that_leave_an_idle_stream_leave_its_feed(client: anthropic.Anthropic, stack: Stack) -> None:
+    # The stream does not poll its connection between heartbeats: the server's disconnect notice must end it.
+    session = make_session(client)
+    assert stack.app is not None
+    hub = stack.app.state.dma.streams
+    assert asyncio.run(_open_and_leave(stack, session.id, 3)) == 3
+    deadline = time.monotonic() + 10
+    while hub.listeners(session.id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.listeners(session.id) == 0
 
 
 class _Db:
