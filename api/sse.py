@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from api.deps import AppState
-from api.sse_feed import ROW_PAGE, STREAM_ENDING_TYPES, Listener, Outgoing, frame
+from api.sse_feed import PING_SECONDS, ROW_PAGE, STREAM_ENDING_TYPES, Listener, Outgoing, frame
 from dma.store import events as log
 
-PING_SECONDS = 15.0
 __all__ = ["PING_SECONDS", "StreamOptions", "frame", "stream_events"]
 
 
@@ -75,7 +74,7 @@ async def stream_events(state: AppState, options: StreamOptions) -> AsyncIterato
             if ends:
                 return
         while True:
-            batch = await listener.next_batch(PING_SECONDS)
+            batch = await listener.next_batch()
             if listener.dropped:
                 return  # too far behind (or the feed stopped): the client reconnects with Last-Event-ID
             if not batch:

@@ -32,6 +32,11 @@ STREAM_ENDING_TYPES = frozenset({"session.deleted", "session.status_terminated"}
 EXISTENCE_CHECK_SECONDS = 15.0
 # Frames a listener may have waiting before it is dropped: a whole long reply's deltas fit several times over.
 LISTENER_BUFFER = 5000
+# A stream that sent nothing for this long gets an ``event: ping`` (proxies and clients drop silent connections).
+PING_SECONDS = 15.0
+# How often the hub looks for streams that are due a ping: one timer for all of them, not one per stream and wait
+# (a per-wait timeout was the largest cost after the socket write in a fan-out to 2,000 streams).
+HEARTBEAT_CHECK_SECONDS = 1.0
 ROW_PAGE = 500
 RETRY_SECONDS = 1.0
 logger = logging.getLogger(__name__)
@@ -134,11 +139,16 @@ class Listener:
     items: deque[Outgoing] = field(default_factory=deque[Outgoing])
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     feed: SessionFeed | None = None
+    # When the heartbeat last saw the connection with something to send (frames or a ping), on the loop's clock.
+    last_given: float = 0.0
+    given: bool = False
+    ping_due: bool = False
 
     def offer(self, batch: Iterable[Outgoing]) -> None:
         """Take frames without waiting; past ``limit`` waiting frames the listener is dropped."""
         if self.dropped:
             return
+        taken = False
         for item in batch:
             if item.preview_of is not None and item.preview_of not in self.previews:
                 continue
@@ -147,16 +157,35 @@ class Listener:
                 self.items.clear()
                 break
             self.items.append(item)
-        self.ready.set()
+            taken = True
+        if taken or self.dropped:
+            self.given = True
+            self.ready.set()
 
-    async def next_batch(self, timeout: float) -> list[Outgoing]:
-        """What arrived since the last call, waiting up to ``timeout`` for something (empty: nothing came)."""
-        if not self.items and not self.dropped:
-            # ``asyncio.timeout``, not ``wait_for``: no task per wait (a fan-out wakes every connection at once).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self.ready.wait()
+    def heartbeat(self, now: float) -> None:
+        """Wake the connection with nothing to send (it sends a ping) when it was given nothing for ``PING_SECONDS``."""
+        if self.given or self.items or self.ping_due:
+            self.given = False  # frames came since the last look (no clock read per frame in a fan-out)
+            self.last_given = now
+        elif now - self.last_given >= PING_SECONDS:
+            self.last_given = now
+            self.ping_due = True
+            self.ready.set()
+
+    async def next_batch(self, timeout: float | None = None) -> list[Outgoing]:
+        """What arrived since the last call (empty: a ping is due, or ``timeout`` passed with nothing).
+
+        Streams wait without a timeout of their own: the hub's heartbeat (``StreamHub``) wakes them for pings.
+        """
+        if not self.items and not self.dropped and not self.ping_due:
+            if timeout is None:
+                await self.ready.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self.ready.wait()
         self.ready.clear()
+        self.ping_due = False
         batch = list(self.items)
         self.items.clear()
         return batch
@@ -239,6 +268,18 @@ class StreamHub:
 
     def __init__(self) -> None:
         self._feeds: dict[str, SessionFeed] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def _beat(self) -> None:
+        """Every ``HEARTBEAT_CHECK_SECONDS`` while any feed runs: wake the streams that are due a ping."""
+        loop = asyncio.get_running_loop()
+        while self._feeds:
+            await asyncio.sleep(HEARTBEAT_CHECK_SECONDS)
+            now = loop.time()
+            for feed in list(self._feeds.values()):
+                for listener in list(feed.listeners):
+                    listener.heartbeat(now)
+        self._heartbeat = None
 
     def join(
         self, db: Database, bus: Bus, session_id: str, previews: frozenset[str], after: int, poll: float
@@ -253,7 +294,10 @@ class StreamHub:
             feed = self._feeds[session_id] = SessionFeed(self, db, bus, session_id, after, poll)
         cursor = feed.reader.cursor
         listener = Listener(session_id, previews, after, limit=LISTENER_BUFFER, catch_up_to=cursor, feed=feed)
+        listener.last_given = asyncio.get_running_loop().time()
         feed.listeners.add(listener)
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat(), name="sse-heartbeat")
         return listener
 
     def leave(self, listener: Listener) -> None:
@@ -280,6 +324,8 @@ class StreamHub:
     async def close(self) -> None:
         """Stop every feed (the app is shutting down)."""
         feeds = list(self._feeds.values())
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for feed in feeds:
             feed.task.cancel()
         for feed in feeds:
@@ -289,6 +335,10 @@ class StreamHub:
     def feeds(self) -> int:
         """How many sessions have a running feed (for tests and metrics)."""
         return len(self._feeds)
+
+    def heartbeating(self) -> bool:
+        """Whether the heartbeat task runs (it stops with the last feed)."""
+        return self._heartbeat is not None
 
     def listeners(self, session_id: str) -> int:
         """How many connections listen to the session's feed (for tests and metrics)."""

@@ -193,3 +193,30 @@ async def test_a_slow_listener_is_dropped_without_stalling_the_others(monkeypatc
     hub.leave(slow)
     hub.leave(fast)
     assert hub.feeds() == 0
+
+
+async def test_a_quiet_stream_is_woken_for_a_ping_and_a_busy_one_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: list[SessionEvent] = []
+
+    async def visible_after(_db: object, _session_id: str, after: int, limit: int) -> list[SessionEvent]:
+        return [row for row in rows if (row.seq or 0) > after][:limit]
+
+    monkeypatch.setattr(sse_feed.log, "visible_after", visible_after)
+    monkeypatch.setattr(sse_feed, "PING_SECONDS", 0.3)
+    monkeypatch.setattr(sse_feed, "HEARTBEAT_CHECK_SECONDS", 0.02)
+    bus, hub = LocalBus(), sse_feed.StreamHub()
+    join = {"db": _Db(), "bus": bus, "session_id": "sesn_ping", "previews": frozenset[str](), "after": 0, "poll": 60.0}
+    quiet = hub.join(**join)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(quiet.next_batch(), 5) == []  # woken with nothing: the stream sends a ping
+    assert asyncio.get_running_loop().time() - started >= 0.3
+    # Frames every 0.1 s keep the stream busy: every wake-up brings frames, none is a ping.
+    for seq in range(1, 9):
+        rows.append(_row(seq))
+        bus.publish(BusMessage("sesn_ping", "doorbell"))
+        batch = await asyncio.wait_for(quiet.next_batch(), 5)
+        assert [item.seq for item in batch] == [seq]
+        await asyncio.sleep(0.1)
+    hub.leave(quiet)
+    await asyncio.sleep(0.1)
+    assert hub.feeds() == 0 and hub.heartbeating() is False
