@@ -260,10 +260,13 @@ async def streams(target: Target, count: int, settle: float, gets: int) -> dict[
             began = time.monotonic()
             await target.status(session_id)
             get_times.append(time.monotonic() - began)
+        turn_cpu_before = _cpu_seconds(target.pid)
         armed.append(time.monotonic())
         await target.send(session_id, marker.decode())
         await asyncio.wait(watchers, timeout=30.0)
         await target.until_idle(session_id)
+        # The whole turn's server CPU with every stream held: its events' fan-out to them is most of it.
+        turn_cpu = None if turn_cpu_before is None else (_cpu_seconds(target.pid) or 0.0) - turn_cpu_before
     finally:
         for task in watchers:
             task.cancel()
@@ -272,6 +275,7 @@ async def streams(target: Target, count: int, settle: float, gets: int) -> dict[
     return {
         "idle_cpu": idle_cpu,
         "idle_cpu_api": idle_own,
+        "turn_cpu": turn_cpu,
         "gets": get_times,
         "fan_out": seen,
         # dma shows a user.message once its turn processed it, a peer may echo it at once: the spread after the
@@ -449,6 +453,7 @@ def _block_rows(block: str, plan: Plan) -> list[tuple[str, str, Callable[[list[d
         (f"{k} streams held: idle server CPU (whole tree)", "% core", mean("idle_cpu", 100.0)),
         (f"{k} streams held: idle CPU of dma's API process", "% core", mean("idle_cpu_api", 100.0)),
         (f"{k} streams held: GET p99", "ms", q("gets", 0.99)),
+        (f"{k} streams held: server CPU of a turn (whole tree)", "ms", mean("turn_cpu", 1000.0)),
         (f"{k} streams held: new event on every stream p99 (from the POST)", "ms", q("fan_out", 0.99)),
         (f"{k} streams held: the same, after the first stream had it (fan-out alone)", "ms", q("spread", 0.99)),
         (f"{k} streams held: streams the event reached (worst round)", "", reached),

@@ -20,7 +20,9 @@ def _results() -> dict[str, dict[str, list[dict[str, Any]]]]:
         for name, tps in (("dma", 5.0), ("peer", 10.0))
     }
     stream = {"idle_cpu": 0.02, "idle_cpu_api": 0.01, "gets": [0.01], "fan_out": [0.2], "streams": 4, "reached": 4}
-    return {"plain": plain, "small": small, "streams": {"dma": [stream], "peer": [stream | {"idle_cpu_api": None}]}}
+    stream["turn_cpu"] = 0.25
+    peer_stream = stream | {"idle_cpu_api": None, "turn_cpu": 0.05}
+    return {"plain": plain, "small": small, "streams": {"dma": [stream], "peer": [peer_stream]}}
 
 
 def test_the_table_has_both_columns_and_the_ratio() -> None:
@@ -30,6 +32,7 @@ def test_the_table_has_both_columns_and_the_ratio() -> None:
     assert lines["2 × 2: throughput"] == "| 2 × 2: throughput | 5.0 turns/s | 10.0 turns/s | 0.50× |"
     assert lines["2 × 2: server CPU per turn"].endswith("| n/a | n/a | n/a |")
     assert "| 4 streams held: idle CPU of dma's API process | 1.0 % core | n/a | n/a |" in text
+    assert "| 4 streams held: server CPU of a turn (whole tree) | 250.0 ms | 50.0 ms | 5.00× |" in text
 
 
 async def test_blocks_alternate_between_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
