@@ -273,13 +273,15 @@ class StreamHub:
     async def _beat(self) -> None:
         """Every ``HEARTBEAT_CHECK_SECONDS`` while any feed runs: wake the streams that are due a ping."""
         loop = asyncio.get_running_loop()
-        while self._feeds:
-            await asyncio.sleep(HEARTBEAT_CHECK_SECONDS)
-            now = loop.time()
-            for feed in list(self._feeds.values()):
-                for listener in list(feed.listeners):
-                    listener.heartbeat(now)
-        self._heartbeat = None
+        try:
+            while self._feeds:
+                await asyncio.sleep(HEARTBEAT_CHECK_SECONDS)
+                now = loop.time()
+                for feed in list(self._feeds.values()):
+                    for listener in list(feed.listeners):
+                        listener.heartbeat(now)
+        finally:
+            self._heartbeat = None  # however it ended, the next stream to join starts another
 
     def join(
         self, db: Database, bus: Bus, session_id: str, previews: frozenset[str], after: int, poll: float

@@ -62,11 +62,11 @@ WORKFLOWS = [SessionWorkflow, CredentialProbeWorkflow, DeploymentFireWorkflow, W
 
 # Modules the sandbox shares with every workflow run instead of re-importing them for each run. pydantic and the
 # boundary types: deterministic, and costly to re-import (measured: 507 -> 186 KiB per cached workflow).
-# ``SessionWorkflow``'s own modules: a session's run ends when it goes idle, so every plain turn starts a new run, and
-# re-importing them cost 4.6 ms a run (11.7 ms where no bytecode cache is written), a third of a plain turn's time in
-# the worker (docs/performance.md "Seventh pass"). Shared, they are no longer checked by the sandbox at run time;
-# tests check them instead: the workflow tests and the replay test run ``SessionWorkflow`` in the default sandbox,
-# and ``tests/workers/test_sandbox_passthrough.py`` keeps these modules free of mutable state and this list whole.
+# ``SessionWorkflow``'s own modules: every new session's run (and every run after continue-as-new or a cache eviction)
+# re-imported them, 4.6 ms and 157 KiB a run (11.7 ms where no bytecode cache is written); shared, 0.3 ms and 13 KiB
+# (docs/performance.md "Seventh pass"). Shared, they are no longer checked by the sandbox at run time; tests check
+# them instead: the workflow tests and the replay test run ``SessionWorkflow`` in the default sandbox, and
+# ``tests/workflows/test_sandbox_passthrough.py`` keeps these modules free of mutable state and this list whole.
 BOUNDARY_MODULES = ("pydantic", "pydantic_core", "workflows.contracts", "workflows.declarations")
 SESSION_WORKFLOW_MODULES = (
     "workflows.session",

@@ -15,9 +15,10 @@ import enum
 import importlib
 import sys
 import types
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 from temporalio import workflow
@@ -61,14 +62,31 @@ def _immutable(value: object) -> bool:
     return False
 
 
+# Containers a class body may not hold: instances get their own in ``__init__``; a class attribute is shared by all.
+_CONTAINERS = (list, dict, set, bytearray, deque)
+
+
+def _mutable_state(module: types.ModuleType) -> dict[str, str]:
+    """Module-level values, and class attributes of the module's own classes, that a run could change."""
+    found: dict[str, str] = {}
+    for key, value in vars(module).items():
+        if key.startswith("__"):
+            continue
+        if not _immutable(value):
+            found[key] = type(value).__name__
+        elif isinstance(value, type) and value.__module__ == module.__name__:
+            for attribute, held in vars(value).items():
+                # Dunder entries and pydantic's ``model_config`` are the class machinery's own, set when it is made.
+                if attribute.startswith("__") or attribute == "model_config":
+                    continue
+                if isinstance(held, _CONTAINERS):
+                    found[f"{key}.{attribute}"] = type(held).__name__
+    return found
+
+
 @pytest.mark.parametrize("name", [*SESSION_WORKFLOW_MODULES, "workflows.contracts", "workflows.declarations"])
 def test_a_shared_workflow_module_holds_no_mutable_state(name: str) -> None:
-    module = importlib.import_module(name)
-    mutable = {
-        key: type(value).__name__
-        for key, value in vars(module).items()
-        if not key.startswith("__") and not _immutable(value)
-    }
+    mutable = _mutable_state(importlib.import_module(name))
     assert not mutable, f"{name} would share these between workflow runs: {mutable}"
 
 
@@ -77,6 +95,15 @@ def test_the_guard_sees_mutable_state() -> None:
     assert not _immutable({"a": 1})
     assert not _immutable((1, []))
     assert _immutable(ActivityDef) and _immutable((1, "a", timedelta(seconds=1)))
+    module = types.ModuleType("workflows.probe")
+
+    class Shared:
+        seen: ClassVar[list[str]] = []
+
+    Shared.__module__ = module.__name__
+    module.Shared = Shared  # pyright: ignore[reportAttributeAccessIssue] - a module built for the test
+    module.counts = {}  # pyright: ignore[reportAttributeAccessIssue]
+    assert _mutable_state(module) == {"Shared.seen": "list", "counts": "dict"}
 
 
 def _reimported(restrictions: SandboxRestrictions) -> set[str]:
