@@ -139,6 +139,12 @@ class ModelStepReply(BaseModel):
     # The session reached its budget before this request: the activity went idle (budget_reached) and the turn
     # waits until the budget is raised or removed.
     paused: bool = False
+    # A replayed reply (the step had recorded it): the user events the request asked to mark that the recorded step
+    # never took. A workflow task that fails (a signal came while it continued as new, a dead worker) runs again with
+    # every signal since the last completed task, so the step's local activity may be asked again with more events
+    # than it answered the first time; the workflow queues these again instead of losing them.
+    unseen_messages: list[str] = Field(default_factory=list[str])
+    unseen_interrupts: list[str] = Field(default_factory=list[str])
 
 
 class BeginRunRequest(BaseModel):

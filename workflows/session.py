@@ -230,6 +230,8 @@ class SessionWorkflow:
                 await self._ledger.finish("retries_exhausted", error=err, processed=dropped)
                 return None
             raise Interrupted([]) from None
+        if reply.unseen_messages or reply.unseen_interrupts:
+            state.requeue(reply.unseen_messages, reply.unseen_interrupts)
         if reply.stop_reason == INTERRUPTED_ON_BUS and not state.interrupted:
             # The step heard the interrupt on the bus, which the API rings only after its signal was taken; a local
             # step's reply can come in the workflow task before the one that brings the signal.

@@ -93,6 +93,16 @@ class SessionState:
                 self.carry.inbox.append(event_id)
                 known.add(event_id)
 
+    def requeue(self, messages: list[str], interrupts: list[str]) -> None:
+        """Put events back first in line that a turn took but its replayed first step never saw.
+
+        See ``ModelStepReply.unseen_messages``: they arrived during the turn, and are handled as though they had.
+        """
+        back = set(messages)
+        self.carry.recent = [event_id for event_id in self.carry.recent if event_id not in back]
+        self.carry.inbox = messages + [event_id for event_id in self.carry.inbox if event_id not in back]
+        self.deliver_interrupts(interrupts)
+
     def deliver_interrupts(self, event_ids: list[str]) -> None:
         self.carry.interrupts.extend(event_id for event_id in event_ids if event_id not in self.carry.interrupts)
 

@@ -331,7 +331,7 @@ class ModelActivities:
             db, session = _held(locked, step, takes_over=bool(request.mark_processed))
             rows = await log.step_events(db, sid, step.run, step.number)
             if (recorded := _replay(rows)) is not None:
-                return recorded
+                return await _with_unseen(db, sid, recorded, request.mark_processed)
             attempt = max(attempt, _next_attempt(rows))
             if context is None and (context := await locked_context(db, session, self._file_refs)) is None:
                 return _READ_OUTSIDE
@@ -538,6 +538,23 @@ class ModelActivities:
                 )
             )
         return new, uses
+
+
+async def _with_unseen(db: AsyncSession, session_id: str, recorded: ModelStepReply, asked: list[str]) -> ModelStepReply:
+    """A recorded reply, with the events this request asks to mark that the recorded step never took (still queued).
+
+    One extra query, only when a step is replayed with events to mark (a turn's first step run again).
+    """
+    if not asked:
+        return recorded
+    rows = await log.by_ids(db, session_id, asked)
+    queued = [rows[event_id] for event_id in asked if event_id in rows and rows[event_id].processed_at is None]
+    return recorded.model_copy(
+        update={
+            "unseen_messages": [row.id for row in queued if row.type != "user.interrupt"],
+            "unseen_interrupts": [row.id for row in queued if row.type == "user.interrupt"],
+        }
+    )
 
 
 async def _stale(db: AsyncSession, session_id: str, starting: list[str], marked: list[str]) -> bool:

@@ -44,6 +44,12 @@ def reset(stack: Stack, session_id: str, to: str) -> None:
 
     async def action(client: Client) -> None:
         handle = client.get_workflow_handle(session_id)
+        # The log says a turn ended as its step commits, inside a workflow task that completes a moment later: the
+        # operator sees the history once that task is done.
+        deadline = time.monotonic() + 20
+        while (await handle.describe()).raw_description.HasField("pending_workflow_task"):
+            assert time.monotonic() < deadline, "the workflow task never completed"
+            await asyncio.sleep(0.05)
         history = await handle.fetch_history()
         completed = [e.event_id for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
         request = ResetWorkflowExecutionRequest(

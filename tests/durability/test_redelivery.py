@@ -19,6 +19,7 @@ import pytest
 from api import session_control
 from tests.api.test_human_control import WEATHER, blocked_session
 from tests.conftest import new_database
+from tests.durability.test_operator_actions import assert_coherent, replies, wait_running
 from tests.fakes.model_server import FakeModelServer
 from tests.helpers import make_agent, make_session, user_message, wait_for_idle_events
 from tests.processes import DmaProcess
@@ -57,6 +58,23 @@ def raw(stack: Stack) -> Iterator[httpx.Client]:
     """No retries: a request the API died in must not be sent again by the client."""
     with httpx.Client(base_url=stack.base_url, headers={"x-api-key": API_KEY}, timeout=30) as http:
         yield http
+
+
+def test_a_message_sent_while_a_run_ends_is_answered(client: anthropic.Anthropic) -> None:
+    """The stack's runs continue as new after two turns: "three" comes while the run's last model request streams.
+
+    The task that continues as new then fails (a signal came in) and runs again with "three" taken into the second
+    turn; its model step replays what it recorded and hands "three" back. Before, "three" stayed queued for good.
+    """
+    session = make_session(client)
+    client.beta.sessions.events.send(session.id, events=[user_message("one")])
+    wait_for_idle_events(client, session.id, 1)
+    client.beta.sessions.events.send(session.id, events=[user_message("[[slow:1]] two")])
+    wait_running(client, session.id, requests=2)
+    client.beta.sessions.events.send(session.id, events=[user_message("three")])
+    events = wait_for_idle_events(client, session.id, 3)
+    assert replies(events) == ["You said: one", "You said: two", "You said: three"]
+    assert_coherent(events)
 
 
 def test_api_dying_between_commit_and_signal_strands_nothing(

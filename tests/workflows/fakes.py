@@ -113,6 +113,10 @@ class Fakes:
     log: list[tuple[str, Any]] = field(default_factory=list[tuple[str, Any]])
     tool_runs: list[ToolRun] = field(default_factory=list[ToolRun])
     run_ids: list[str] = field(default_factory=list[str])
+    # (workflow run, step) -> the events its first successful attempt marked, and what it replied.
+    recorded: dict[tuple[str, int], tuple[list[str], ModelStepReply]] = field(
+        default_factory=dict[tuple[str, int], tuple[list[str], ModelStepReply]]
+    )
     # An MCP tool's name -> the failure each attempt of its call raises (a tool not named here succeeds).
     mcp_failures: dict[str, Callable[[int], Exception | None]] = field(default_factory=dict[str, Any])
     host_queue: str = field(default_factory=lambda: f"host-{uuid.uuid4().hex[:8]}")
@@ -146,9 +150,16 @@ class Fakes:
         while time.monotonic() < deadline:
             activity.heartbeat()
             await asyncio.sleep(0.05)
+        key = (activity.info().workflow_run_id or "", request.step)
+        if key in self.recorded:
+            # Like the real step: a step run again replays what it recorded, and names what it was not sent before.
+            taken, reply = self.recorded[key]
+            unseen = [event_id for event_id in request.mark_processed if event_id not in taken]
+            return reply.model_copy(update={"unseen_messages": unseen})
         reply = self.replies.pop(0) if self.replies else DONE
         if isinstance(reply, Exception):
             raise reply
+        self.recorded[key] = (list(request.mark_processed), reply)
         return reply
 
     def _fire_activities(self) -> list[Callable[..., Any]]:

@@ -27,6 +27,7 @@ from workflows.contracts import (
     Delivery,
     FinishTurnRequest,
     ModelStepReply,
+    ModelStepRequest,
     ProvisionRequest,
     Shutdown,
     ToolUseRef,
@@ -41,6 +42,32 @@ async def temporal(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
 
 def finishes(fakes: Fakes) -> list[FinishTurnRequest]:
     return fakes.called("finish_turn")
+
+
+async def test_a_message_sent_as_a_run_continues_as_new_is_answered_in_the_next_run(temporal: Client) -> None:
+    """The message arrives while the run's last step runs: the task that continues as new fails (a signal came in),
+    runs again with that message taken into the finished turn, and replays the step, which never saw it.
+
+    Before steps named what they had not seen, the message was dropped: the workflow held it as processed.
+    """
+    fakes = Fakes()
+    step = fakes.model_step
+
+    async def send_during_the_second_turn(request: ModelStepRequest) -> ModelStepReply:
+        reply = await step(request)
+        if request.mark_processed == ["m2"]:
+            await temporal.get_workflow_handle(request.session_id).signal("deliver", Delivery(message_ids=["m3"]))
+        return reply
+
+    fakes.model_step = send_during_the_second_turn  # pyright: ignore[reportAttributeAccessIssue]
+    async with running(temporal, fakes) as queue:
+        handle = await start_session(temporal, queue, Delivery(message_ids=["m1"]), turns_per_run=2)
+        await eventually(lambda: len(fakes.called("model_step")) == 1)
+        await handle.signal(SessionWorkflow.deliver, Delivery(message_ids=["m2"]))
+        await eventually(lambda: any(r.mark_processed == ["m3"] for r in fakes.called("model_step")))
+        taken = [r.mark_processed for r in fakes.called("model_step")]
+        assert taken == [["m1"], ["m2"], ["m2", "m3"], ["m3"]], "the replayed step gave m3 back to the queue"
+        assert fakes.run_ids[-1] != fakes.run_ids[0], "m3 went into the next run"
 
 
 async def test_provision_failure_answers_the_calls_and_the_turn_goes_on(temporal: Client) -> None:
